@@ -1,0 +1,77 @@
+// Exact squared-loss leave-one-out kernels. Arrays arrive as C-contiguous float64 (the facade
+// converts once); noconvert() turns any hidden copy here into a TypeError instead.
+#include <pybind11/eigen.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "attrib/linear.hpp"
+#include "bindings.hpp"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+using attrib::RowMatrixXd;
+using CRef = Eigen::Ref<const RowMatrixXd>;
+using VRef = Eigen::Ref<const Eigen::VectorXd>;
+
+namespace attrib_bindings {
+
+void register_linear(py::module_& m) {
+  // module_local: _core and _core_avx2 may both be loaded, each with its own LinearFit type.
+  py::class_<attrib::LinearFit>(m, "LinearFit", py::module_local(), "A fitted squared-loss model (private; see attrib.linear_loo).")
+      .def_readonly("coef", &attrib::LinearFit::coef)
+      .def_readonly("intercept", &attrib::LinearFit::intercept)
+      .def_readonly("fit_intercept", &attrib::LinearFit::fit_intercept)
+      .def_readonly("x_mean", &attrib::LinearFit::x_mean)
+      .def_readonly("y_mean", &attrib::LinearFit::y_mean)
+      .def_readonly("sum_w", &attrib::LinearFit::sum_w)
+      .def_readonly("chol", &attrib::LinearFit::chol)
+      .def_readonly("hat", &attrib::LinearFit::hat)
+      .def_readonly("resid", &attrib::LinearFit::resid)
+      .def_readonly("rcond", &attrib::LinearFit::rcond);
+
+  // Every kernel releases the GIL after its arguments are converted: the Eigen::Ref views stay
+  // valid because the caller's arguments keep the arrays alive, and no Python object is touched
+  // until the lambda returns and pybind11 converts the result with the GIL held again.
+  m.def(
+      "linear_fit",
+      [](const CRef& X, const VRef& y, const VRef& w, double alpha, bool fit_intercept, int n_threads) {
+        py::gil_scoped_release nogil;
+        return attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads);
+      },
+      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "alpha"_a, "fit_intercept"_a, "n_threads"_a);
+
+  m.def(
+      "linear_dfbeta",
+      [](const CRef& X, const attrib::LinearFit& fit, const VRef& c, int n_threads) {
+        py::gil_scoped_release nogil;
+        return attrib::linear_dfbeta(X, fit, c, n_threads);
+      },
+      "X"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a);
+
+  m.def(
+      "linear_prediction_change",
+      [](const CRef& X, const CRef& X_test, const attrib::LinearFit& fit, const VRef& c, int n_threads) {
+        py::gil_scoped_release nogil;
+        return attrib::linear_prediction_change(X, X_test, fit, c, n_threads);
+      },
+      "X"_a.noconvert(), "X_test"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a);
+
+  m.def(
+      "linear_group_loo",
+      [](const CRef& X, const VRef& w, const attrib::LinearFit& fit, const std::vector<std::int64_t>& offsets,
+         const std::vector<std::int64_t>& indices, int n_threads) {
+        attrib::GroupLoo res;
+        {
+          py::gil_scoped_release nogil;
+          res = attrib::linear_group_loo(X, w, fit, offsets, indices, n_threads);
+        }
+        py::array_t<bool> ok(static_cast<py::ssize_t>(res.ok.size()));
+        auto okm = ok.mutable_unchecked<1>();
+        for (std::size_t g = 0; g < res.ok.size(); ++g) okm(static_cast<py::ssize_t>(g)) = res.ok[g] != 0;
+        return py::make_tuple(py::cast(std::move(res.dfbeta)), py::cast(std::move(res.loo_resid)), ok);
+      },
+      "X"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "offsets"_a, "indices"_a, "n_threads"_a);
+}
+
+}  // namespace attrib_bindings

@@ -1,0 +1,88 @@
+// Shared types and the rules every kernel follows for threads, row blocks and errors.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <exception>
+#include <mutex>
+
+#ifdef ATTRIB_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace attrib {
+
+/// numpy's C order: a row-major matrix maps a C-contiguous float64 array without a copy.
+using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Index = Eigen::Index;
+
+/// Threads a kernel uses: n_threads > 0 is taken as given; anything else means the OpenMP
+/// default, so OMP_NUM_THREADS and threadpoolctl apply. Always 1 without OpenMP.
+inline int resolve_threads(int n_threads) {
+#ifdef ATTRIB_HAVE_OPENMP
+  return n_threads > 0 ? n_threads : omp_get_max_threads();
+#else
+  (void)n_threads;
+  return 1;
+#endif
+}
+
+/// A row (or group) whose removal leaves 1 - h below this is treated as having leverage one: its
+/// leave-out fit is undefined. Computed leverages carry rounding of order cond * eps, so an exact
+/// test against 1 would miss real cases; a leverage this close to 1 would amplify the residual by
+/// 1e10 anyway.
+constexpr double kLeverageOneTol = 1e-10;
+
+/// True when the module was built with OpenMP.
+inline bool built_with_openmp() {
+#ifdef ATTRIB_HAVE_OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+/// A fixed partition of [0, n) into chunks that depends only on the problem size, never on the
+/// thread count: partial sums are formed per chunk and added in chunk order, so a reduction is
+/// bitwise the same for any number of threads.
+struct ChunkPlan {
+  Index n = 0;
+  Index n_chunks = 1;
+  Index begin(Index c) const { return n * c / n_chunks; }
+  Index end(Index c) const { return n * (c + 1) / n_chunks; }
+};
+
+/// Chunks of at least `min_rows` rows, at most `max_chunks` of them.
+inline ChunkPlan plan_chunks(Index n, Index min_rows, Index max_chunks) {
+  ChunkPlan p;
+  p.n = n;
+  Index c = min_rows > 0 ? n / min_rows : n;
+  if (c > max_chunks) c = max_chunks;
+  p.n_chunks = c < 1 ? 1 : c;
+  return p;
+}
+
+/// Keeps the first exception thrown inside an OpenMP region so it can be rethrown after the
+/// region ends: an exception may never leave an OpenMP structured block.
+class ErrorVault {
+ public:
+  template <class F>
+  void run(F&& body) noexcept {
+    try {
+      body();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::exception_ptr error_ = nullptr;
+};
+
+}  // namespace attrib
