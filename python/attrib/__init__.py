@@ -1,0 +1,40 @@
+"""attrib: data attribution that is exact where mathematics allows, and fast.
+
+Which training points made this model behave this way, and what is each one worth? attrib answers
+with leave-one-out and leave-group-out updates (Sherman-Morrison-Woodbury algebra instead of
+refits), computed by a C++ core (Eigen, OpenMP) behind this Python facade.
+"""
+
+from __future__ import annotations
+
+from . import datasets
+from ._dispatch import core as _core_module
+from .exceptions import AttribWarning, IllConditionedWarning, LeverageOneWarning
+from .loo import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
+from .results import AttributionResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttribWarning",
+    "AttributionResult",
+    "GroupLOOResult",
+    "IllConditionedWarning",
+    "LeverageOneWarning",
+    "LinearLOOResult",
+    "build_info",
+    "datasets",
+    "linear_group_loo",
+    "linear_loo",
+]
+
+
+def build_info() -> dict:
+    """Which compiled core is in use, and how it was built."""
+    return {
+        "version": __version__,
+        "core": _core_module.__name__.rsplit(".", 1)[-1],
+        "isa": _core_module._isa,
+        "openmp": bool(_core_module._openmp),
+        "default_threads": int(_core_module.default_num_threads()),
+    }

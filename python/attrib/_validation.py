@@ -1,0 +1,118 @@
+"""Input checks shared by every public function (see the bad-input catalogue in the docs).
+
+Arrays are converted once to C-contiguous float64 here, so the kernels receive them without a
+further copy; float32, integer, boolean, Fortran-ordered and strided inputs therefore cost one copy.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+from . import _dispatch
+
+__all__ = [
+    "as_float_matrix",
+    "as_float_vector",
+    "check_alpha",
+    "check_sample_weight",
+    "column_names",
+    "resolve_n_jobs",
+]
+
+_BAD_KINDS = {"O": "object", "U": "string", "S": "bytes", "c": "complex", "M": "datetime", "m": "timedelta", "V": "void"}
+
+
+def _to_array(value, name: str) -> np.ndarray:
+    if value is None:
+        raise TypeError(f"{name} must be an array, got None")
+    arr = np.asarray(value)
+    if arr.dtype.kind in _BAD_KINDS:
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({_BAD_KINDS[arr.dtype.kind]})")
+    return arr
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if np.isfinite(arr).all():
+        return
+    pos = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    where = pos[0] if len(pos) == 1 else pos
+    raise ValueError(f"{name} contains NaN or inf (first at index {where}: {arr[pos]})")
+
+
+def as_float_matrix(X, name: str = "X", *, n_features: int | None = None) -> np.ndarray:
+    """X as a C-contiguous float64 2-D array with at least one row and column, all finite."""
+    arr = _to_array(X, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got {arr.ndim}-D array of shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column, got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features but the training data has {n_features}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    _check_finite(arr, name)
+    return arr
+
+
+def as_float_vector(y, name: str, n: int, *, what: str = "X") -> np.ndarray:
+    """y as a C-contiguous float64 vector of length n; a single column (n, 1) is accepted."""
+    arr = _to_array(y, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got {arr.ndim}-D array of shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{what} has {n} rows but {name} has {arr.shape[0]}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    _check_finite(arr, name)
+    return arr
+
+
+def check_sample_weight(sample_weight, n: int) -> np.ndarray | None:
+    """None (unit weights) or a float64 vector of non-negative weights, not all zero."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n, float(sample_weight))
+    w = as_float_vector(sample_weight, "sample_weight", n)
+    if (w < 0).any():
+        i = int(np.argmax(w < 0))
+        raise ValueError(f"sample_weight must be non-negative (index {i} is {w[i]})")
+    if not (w > 0).any():
+        raise ValueError("sample_weight is zero for every row: there is nothing to fit")
+    return w
+
+
+def check_alpha(alpha, name: str = "alpha") -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(alpha).__name__}")
+    alpha = float(alpha)
+    if not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {alpha}")
+    return alpha
+
+
+def resolve_n_jobs(n_jobs) -> int:
+    """scikit-learn's convention: None follows OpenMP (OMP_NUM_THREADS, threadpoolctl), n > 0 is
+    exact, n < 0 means (threads + 1 + n), 0 is an error. Returns -1 for "OpenMP default"."""
+    if n_jobs is None:
+        return -1
+    try:
+        n_jobs = operator.index(n_jobs)
+    except TypeError:
+        raise TypeError(f"n_jobs must be an integer or None, got {type(n_jobs).__name__}") from None
+    if n_jobs == 0:
+        raise ValueError("n_jobs must not be 0 (use None for the default, or a positive count)")
+    if n_jobs > 0:
+        return n_jobs
+    return max(1, _dispatch.core.default_num_threads() + 1 + n_jobs)
+
+
+def column_names(X) -> list[str] | None:
+    """Column labels of a pandas DataFrame (or anything with .columns), else None."""
+    cols = getattr(X, "columns", None)
+    if cols is None or getattr(X, "ndim", 2) != 2:
+        return None
+    return [str(c) for c in cols]

@@ -1,0 +1,20 @@
+"""Warnings attrib raises. All derive from :class:`AttribWarning`, so one filter silences them."""
+
+from __future__ import annotations
+
+__all__ = ["AttribWarning", "IllConditionedWarning", "LeverageOneWarning"]
+
+
+class AttribWarning(UserWarning):
+    """Base class of every warning attrib emits."""
+
+
+class LeverageOneWarning(AttribWarning):
+    """Some rows (or groups) cannot be left out: without them the model is not identified.
+
+    Their leave-out quantities are NaN; the message lists which rows.
+    """
+
+
+class IllConditionedWarning(AttribWarning):
+    """The problem is solvable but so ill-conditioned that results may have lost many digits."""

@@ -1,0 +1,50 @@
+"""The shape every per-training-point result shares, so results of different methods can be
+ranked, compared and saved the same way."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["AttributionResult"]
+
+
+class AttributionResult:
+    """Base of attrib's result objects.
+
+    Subclasses name one per-item score :attr:`values` (one entry per training point, or per group)
+    and list in ``_frame_columns`` the per-item arrays :meth:`to_frame` collects.
+    """
+
+    _frame_columns: tuple[str, ...] = ()
+    _values_name: str = ""
+
+    @property
+    def values(self) -> np.ndarray:
+        """The default per-item score (see the subclass for which one)."""
+        return getattr(self, self._values_name)
+
+    def top(self, k: int = 10, *, by: str | None = None, largest: bool = True) -> np.ndarray:
+        """Indices of the ``k`` items with the largest (or smallest) score, best first.
+
+        ``by`` names another per-item attribute to rank by (default :attr:`values`). NaN scores
+        (items that could not be evaluated) rank last either way.
+        """
+        score = np.asarray(self.values if by is None else getattr(self, by), dtype=np.float64)
+        if score.ndim != 1:
+            raise ValueError(f"{by!r} is not a per-item score (shape {score.shape})")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        key = -score if largest else score
+        key = np.where(np.isnan(key), np.inf, key)
+        return np.argsort(key, kind="stable")[: min(int(k), score.size)]
+
+    def to_frame(self):
+        """The per-item arrays as a pandas DataFrame (pandas is needed only here)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_frame() needs pandas: pip install pandas") from exc
+        return pd.DataFrame({name: getattr(self, name) for name in self._frame_columns})
+
+    def __len__(self) -> int:
+        return int(np.asarray(self.values).shape[0])
