@@ -38,8 +38,8 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
     if np.isfinite(arr).all():
         return
     pos = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-    where = pos[0] if len(pos) == 1 else pos
-    raise ValueError(f"{name} contains NaN or inf (first at index {where}: {arr[pos]})")
+    where = f"index {pos[0]}" if len(pos) == 1 else f"row {pos[0]}, column {pos[1]}"
+    raise ValueError(f"{name} contains NaN or inf (first at {where}: {arr[pos]})")
 
 
 def as_float_matrix(X, name: str = "X", *, n_features: int | None = None) -> np.ndarray:

@@ -1,0 +1,72 @@
+"""Bitwise identical results for any thread count; the two CPU builds agree to rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from threadpoolctl import threadpool_limits
+
+import attrib
+from attrib import _dispatch
+
+FIELDS = ("coef_", "hat", "resid", "loo_resid", "dfbeta", "cooks_distance")
+
+
+@pytest.fixture(scope="module")
+def big():
+    # Large enough for several row chunks and blocks in every pass.
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(30000, 24)) + 0.3
+    y = X @ rng.normal(size=24) + rng.normal(size=30000)
+    w = rng.uniform(0.1, 2.0, size=30000)
+    return X, y, w
+
+
+@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_one_and_two_threads_are_bitwise_equal(big, core, monkeypatch):
+    monkeypatch.setattr(_dispatch, "core", core)
+    X, y, w = big
+    one = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, n_jobs=1)
+    two = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, n_jobs=2)
+    for f in FIELDS:
+        assert_array_equal(getattr(one, f), getattr(two, f), err_msg=f)
+    assert_array_equal(one.prediction_change(X[:50]), two.prediction_change(X[:50]))
+    groups = np.arange(30000) % 97
+    assert_array_equal(one.group_loo(groups).dfbeta, two.group_loo(groups).dfbeta)
+
+
+def test_default_threads_follow_threadpoolctl(big):
+    if not _dispatch.core._openmp:
+        pytest.skip("built without OpenMP")
+    X, y, _ = big
+    with threadpool_limits(1, user_api="openmp"):
+        assert _dispatch.core.default_num_threads() == 1
+        limited = attrib.linear_loo(X, y)
+    assert_array_equal(limited.hat, attrib.linear_loo(X, y, n_jobs=2).hat)
+
+
+def test_cpu_variants_agree(big, monkeypatch):
+    variants = _dispatch.variants()
+    if len(variants) < 2:
+        pytest.skip("only the baseline build runs on this CPU")
+    X, y, w = big
+    results = []
+    for core in variants:
+        monkeypatch.setattr(_dispatch, "core", core)
+        results.append(attrib.linear_loo(X, y, sample_weight=w))
+    for f in FIELDS:
+        a, b = (np.asarray(getattr(r, f)) for r in results)
+        assert_allclose(a, b, rtol=1e-10, atol=1e-13 * np.abs(a).max(), err_msg=f)
+
+
+def test_attrib_cpu_environment_variable(monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("ATTRIB_CPU", "baseline")
+    assert importlib.reload(_dispatch).core._isa == "baseline"
+    monkeypatch.setenv("ATTRIB_CPU", "nonsense")
+    with pytest.raises(ImportError, match="ATTRIB_CPU"):
+        importlib.reload(_dispatch)
+    monkeypatch.delenv("ATTRIB_CPU")
+    importlib.reload(_dispatch)
