@@ -41,22 +41,13 @@ Eigen::MatrixXd gram_inverse(const LinearFit& fit) {
   return Ginv;
 }
 
+// Fixed blocks of rows, one task each.
 template <class Body>
 void for_each_block(Index n, Index block, int n_threads, Body&& body) {
-  const Index n_blocks = (n + block - 1) / block;
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n_blocks > 1)
-#endif
-  for (Index b = 0; b < n_blocks; ++b) {
-    vault.run([&] {
-      const Index r0 = b * block;
-      body(r0, std::min(block, n - r0));
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+  parallel_for((n + block - 1) / block, n_threads, [&](Index b) {
+    const Index r0 = b * block;
+    body(r0, std::min(block, n - r0));
+  });
 }
 
 void weighted_means(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
@@ -66,11 +57,7 @@ void weighted_means(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<con
   const ChunkPlan plan = plan_chunks(n, 4096, 256);
   Eigen::MatrixXd part_x = Eigen::MatrixXd::Zero(d, plan.n_chunks);
   Eigen::VectorXd part_y = Eigen::VectorXd::Zero(plan.n_chunks), part_w = Eigen::VectorXd::Zero(plan.n_chunks);
-  const int nt = resolve_threads(n_threads);
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && plan.n_chunks > 1)
-#endif
-  for (Index c = 0; c < plan.n_chunks; ++c) {
+  parallel_for(plan.n_chunks, n_threads, [&](Index c) {
     const Index r0 = plan.begin(c), m = plan.end(c) - r0;
     if (unit) {
       part_x.col(c) = X.middleRows(r0, m).colwise().sum().transpose();
@@ -81,8 +68,7 @@ void weighted_means(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<con
       part_y[c] = w.segment(r0, m).dot(y.segment(r0, m));
       part_w[c] = w.segment(r0, m).sum();
     }
-  }
-  (void)nt;
+  });
   // Chunk order, not thread order: the same bits for any thread count.
   Eigen::VectorXd sx = Eigen::VectorXd::Zero(d);
   double sy = 0.0, sw = 0.0;
@@ -113,33 +99,24 @@ void gram(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::
   std::vector<Eigen::MatrixXd> part_G(plan.n_chunks);
   Eigen::MatrixXd part_b = Eigen::MatrixXd::Zero(d, plan.n_chunks);
   const Index block = block_rows(d);
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && plan.n_chunks > 1)
-#endif
-  for (Index c = 0; c < plan.n_chunks; ++c) {
-    vault.run([&] {
-      Eigen::MatrixXd Gc = Eigen::MatrixXd::Zero(d, d);
-      RowMatrixXd T;
-      Eigen::VectorXd yc;
-      for (Index r0 = plan.begin(c); r0 < plan.end(c); r0 += block) {
-        const Index m = std::min(block, plan.end(c) - r0);
-        centred_rows(X, fit, r0, m, T);
-        yc = y.segment(r0, m).array() - fit.y_mean;
-        if (!unit) {
-          const Eigen::VectorXd sw = w.segment(r0, m).cwiseSqrt();
-          T = sw.asDiagonal() * T;
-          yc = yc.cwiseProduct(sw);
-        }
-        Gc.selfadjointView<Eigen::Lower>().rankUpdate(T.transpose());
-        part_b.col(c).noalias() += T.transpose() * yc;
+  parallel_for(plan.n_chunks, n_threads, [&](Index c) {
+    Eigen::MatrixXd Gc = Eigen::MatrixXd::Zero(d, d);
+    RowMatrixXd T;
+    Eigen::VectorXd yc;
+    for (Index r0 = plan.begin(c); r0 < plan.end(c); r0 += block) {
+      const Index m = std::min(block, plan.end(c) - r0);
+      centred_rows(X, fit, r0, m, T);
+      yc = y.segment(r0, m).array() - fit.y_mean;
+      if (!unit) {
+        const Eigen::VectorXd sw = w.segment(r0, m).cwiseSqrt();
+        T = sw.asDiagonal() * T;
+        yc = yc.cwiseProduct(sw);
       }
-      part_G[c] = std::move(Gc);
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+      Gc.selfadjointView<Eigen::Lower>().rankUpdate(T.transpose());
+      part_b.col(c).noalias() += T.transpose() * yc;
+    }
+    part_G[c] = std::move(Gc);
+  });
   G = Eigen::MatrixXd::Zero(d, d);
   b = Eigen::VectorXd::Zero(d);
   for (Index c = 0; c < plan.n_chunks; ++c) {
@@ -270,38 +247,29 @@ GroupLoo linear_group_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
   res.dfbeta = RowMatrixXd::Constant(n_groups, d + off, std::numeric_limits<double>::quiet_NaN());
   res.loo_resid = Eigen::VectorXd::Constant(static_cast<Index>(indices.size()), std::numeric_limits<double>::quiet_NaN());
   res.ok.assign(static_cast<std::size_t>(n_groups), 0);
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n_groups > 1)
-#endif
-  for (Index g = 0; g < n_groups; ++g) {
-    vault.run([&] {
-      const Index start = offsets[g], k = offsets[g + 1] - offsets[g];
-      RowMatrixXd T(k, d);
-      Eigen::VectorXd e(k), sd(k);
-      for (Index a = 0; a < k; ++a) {
-        const Index i = indices[start + a];
-        T.row(a) = X.row(i) - fit.x_mean.transpose();  // x_mean is 0 without an intercept
-        e[a] = fit.resid[i];
-        sd[a] = unit ? 1.0 : std::sqrt(w[i]);
-      }
-      const RowMatrixXd W = times_chol_inv_t(fit, T);  // k x d, W W^T = Xc_G G^{-1} Xc_G^T
-      Eigen::MatrixXd K = W * W.transpose();
-      K.array() += h0;
-      Eigen::VectorXd r(k);
-      if (!woodbury_group_residuals(K, sd, e, r)) return;  // stays NaN, ok = 0
-      // beta - beta_(G) = G^{-1} Xc_G^T S_G r; intercept change in centred coordinates sum(S r)/sum_w.
-      const Eigen::VectorXd sr = r.cwiseProduct(sd).cwiseProduct(sd);
-      const Eigen::VectorXd u = fit.chol_inv.transpose().triangularView<Eigen::Upper>() * (W.transpose() * sr);
-      res.dfbeta.row(g).segment(off, d) = u.transpose();
-      if (off) res.dfbeta(g, 0) = sr.sum() / fit.sum_w - fit.x_mean.dot(u);
-      res.loo_resid.segment(start, k) = r;
-      res.ok[static_cast<std::size_t>(g)] = 1;
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+  parallel_for(n_groups, n_threads, [&](Index g) {
+    const Index start = offsets[g], k = offsets[g + 1] - offsets[g];
+    RowMatrixXd T(k, d);
+    Eigen::VectorXd e(k), sd(k);
+    for (Index a = 0; a < k; ++a) {
+      const Index i = indices[start + a];
+      T.row(a) = X.row(i) - fit.x_mean.transpose();  // x_mean is 0 without an intercept
+      e[a] = fit.resid[i];
+      sd[a] = unit ? 1.0 : std::sqrt(w[i]);
+    }
+    const RowMatrixXd W = times_chol_inv_t(fit, T);  // k x d, W W^T = Xc_G G^{-1} Xc_G^T
+    Eigen::MatrixXd K = W * W.transpose();
+    K.array() += h0;
+    Eigen::VectorXd r(k);
+    if (!woodbury_group_residuals(K, sd, e, r)) return;  // stays NaN, ok = 0
+    // beta - beta_(G) = G^{-1} Xc_G^T S_G r; intercept change in centred coordinates sum(S r)/sum_w.
+    const Eigen::VectorXd sr = r.cwiseProduct(sd).cwiseProduct(sd);
+    const Eigen::VectorXd u = fit.chol_inv.transpose().triangularView<Eigen::Upper>() * (W.transpose() * sr);
+    res.dfbeta.row(g).segment(off, d) = u.transpose();
+    if (off) res.dfbeta(g, 0) = sr.sum() / fit.sum_w - fit.x_mean.dot(u);
+    res.loo_resid.segment(start, k) = r;
+    res.ok[static_cast<std::size_t>(g)] = 1;
+  });
   return res;
 }
 

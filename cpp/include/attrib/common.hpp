@@ -85,4 +85,20 @@ class ErrorVault {
   std::exception_ptr error_ = nullptr;
 };
 
+/// Runs body(i) for every i in [0, count) on up to n_threads threads, each item as one task
+/// (dynamic schedule). Items must write disjoint outputs and compute them the same way whichever
+/// thread runs them; that is what makes every kernel bitwise reproducible for any thread count.
+/// The first exception thrown by any item is rethrown once the region has ended.
+template <class Body>
+void parallel_for(Index count, int n_threads, Body&& body) {
+  const int nt = resolve_threads(n_threads);
+  ErrorVault vault;
+#ifdef ATTRIB_HAVE_OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && count > 1)
+#endif
+  for (Index i = 0; i < count; ++i) vault.run([&] { body(i); });
+  (void)nt;
+  vault.rethrow();
+}
+
 }  // namespace attrib
