@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <memory>
 #include <queue>
 #include <stdexcept>
 #include <string>
@@ -334,6 +333,45 @@ RowMatrixXd glm_solve_rows(const Eigen::Ref<const RowMatrixXd>& X, const GlmFit&
   return out;
 }
 
+namespace {
+
+// F_(i)(theta): the objective without row i (and, when H is given, its Hessian), over fixed
+// blocks of rows in order. O(n d) without the Hessian, O(n p^2) with it.
+double loo_objective(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
+                     const Eigen::Ref<const Eigen::VectorXd>& w, const GlmFit& fit, Index i,
+                     const Eigen::VectorXd& theta, Eigen::MatrixXd* H) {
+  const Index n = X.rows(), d = X.cols(), p = theta.size(), block = block_rows(p);
+  if (H) H->setZero(p, p);
+  RowMatrixXd Z;
+  Eigen::VectorXd e, sq;
+  double F = 0.0;
+  for (Index r0 = 0; r0 < n; r0 += block) {
+    const Index m = std::min(block, n - r0);
+    design_rows(X, fit.fit_intercept, r0, m, Z);
+    e.noalias() = Z * theta;
+    sq.resize(m);
+    for (Index r = 0; r < m; ++r) {
+      const double s = r0 + r == i ? 0.0 : weight(w, r0 + r);
+      const GlmLossDerivs v = glm_loss_derivs(fit.family, y[r0 + r], e[r]);
+      if (s > 0.0) F += s * v.loss;
+      sq[r] = std::sqrt(s * v.d2);
+    }
+    if (H) {
+      Z = sq.asDiagonal() * Z;
+      H->selfadjointView<Eigen::Lower>().rankUpdate(Z.transpose());
+    }
+  }
+  const auto beta = theta.tail(d);
+  F += 0.5 * fit.l2 * beta.squaredNorm();
+  if (H) {
+    H->triangularView<Eigen::StrictlyUpper>() = H->transpose();
+    H->diagonal().tail(d).array() += fit.l2;
+  }
+  return F;
+}
+
+}  // namespace
+
 GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                           const Eigen::Ref<const Eigen::VectorXd>& w, const GlmFit& fit,
                           const std::vector<std::int64_t>& rows, int max_iter, double tol, int n_threads) {
@@ -375,7 +413,7 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
       solve_l(fit.chol, U);
       Eigen::MatrixXd Theta(p, k);
       Eigen::VectorXd cdown(k), one_minus_h(k), prev(k);
-      std::vector<std::unique_ptr<Eigen::LLT<Eigen::MatrixXd>>> own(k);
+      std::vector<std::uint8_t> newton_mode(k, 0), restarted(k, 0);
       std::vector<Index> active;
       for (Index j = 0; j < k; ++j) {
         const Index i = rows[j0 + j];
@@ -417,45 +455,59 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
         std::vector<Index> still;
         for (Index a = 0; a < A; ++a) {
           const Index j = active[a], i = rows[j0 + j];
-          Eigen::VectorXd delta;
-          if (own[j]) {
-            delta = own[j]->solve(G.col(a));
-          } else {  // (H - c z z^T)^{-1} g by Sherman-Morrison with the full fit's factor
-            const Eigen::VectorXd v = chol_solve(fit.chol, G.col(a));
-            delta = v + (cdown[j] * Zb.row(j).dot(v) / one_minus_h[j]) * U.row(j).transpose();
-          }
-          Theta.col(j) -= delta;
           res.n_iter[j0 + j] = it;
-          const double step = max_abs(delta), scale = 1.0 + max_abs(Theta.col(j));
-          bool done = step <= tol * scale;
-          if (!done && step > 0.5 * prev[j]) {
-            if (own[j] && step <= 1e-8 * scale) {
-              done = true;  // a fresh Hessian and no progress: the rounding floor of this problem
+          Eigen::VectorXd theta = Theta.col(j);
+          const double scale = 1.0 + max_abs(theta);
+          bool done = false;
+          if (!newton_mode[j]) {
+            // Chord step: (H - c z z^T)^{-1} g by Sherman-Morrison with the full fit's factor.
+            const Eigen::VectorXd v = chol_solve(fit.chol, G.col(a));
+            const Eigen::VectorXd delta = v + (cdown[j] * Zb.row(j).dot(v) / one_minus_h[j]) * U.row(j).transpose();
+            const double step = max_abs(delta);
+            if (std::isfinite(step) && (step <= tol * scale || step <= 0.5 * prev[j])) {
+              Theta.col(j) = theta - delta;
+              done = step <= tol * scale;
+              prev[j] = step;
             } else {
-              // Slow chord steps: refresh this row's own Hessian at its iterate (plain Newton).
-              Eigen::MatrixXd Hj = Eigen::MatrixXd::Zero(p, p);
-              RowMatrixXd Z;
-              Eigen::VectorXd sq;
-              for (Index r0 = 0; r0 < n; r0 += block_rows(p)) {
-                const Index m = std::min(block_rows(p), n - r0);
-                design_rows(X, fit.fit_intercept, r0, m, Z);
-                const Eigen::VectorXd e = Z * Theta.col(j);
-                sq.resize(m);
-                for (Index r = 0; r < m; ++r)
-                  sq[r] = r0 + r == i ? 0.0 : std::sqrt(weight(w, r0 + r) * glm_loss_derivs(fit.family, y[r0 + r], e[r]).d2);
-                Z = sq.asDiagonal() * Z;
-                Hj.selfadjointView<Eigen::Lower>().rankUpdate(Z.transpose());
-              }
-              Hj.triangularView<Eigen::StrictlyUpper>() = Hj.transpose();
-              Hj.diagonal().tail(d).array() += l2;
-              own[j] = std::make_unique<Eigen::LLT<Eigen::MatrixXd>>(Hj);
-              if (own[j]->info() != Eigen::Success) {
-                Theta.col(j).setConstant(kNaN);
-                continue;  // singular without this row: stays NaN, not converged
-              }
+              newton_mode[j] = 1;  // not contracting: this row needs its own Hessian
+              prev[j] = std::numeric_limits<double>::infinity();
             }
           }
-          prev[j] = step;
+          if (newton_mode[j]) {
+            // Damped Newton on this row's leave-one-out objective: Hessian at the iterate, and a
+            // backtracking line search, so far-off starts (leverage near 1) still converge.
+            Eigen::MatrixXd Hj;
+            const double F0 = loo_objective(X, y, w, fit, i, theta, &Hj);
+            Eigen::LLT<Eigen::MatrixXd> llt(Hj);
+            if (llt.info() != Eigen::Success || !std::isfinite(F0)) {
+              // A far-off iterate where the Hessian vanishes: restart once from the full fit.
+              if (restarted[j]) continue;  // stays NaN, not converged
+              restarted[j] = 1;
+              Theta.col(j) = theta_hat;
+              prev[j] = std::numeric_limits<double>::infinity();
+              still.push_back(j);
+              continue;
+            }
+            const Eigen::VectorXd delta = llt.solve(G.col(a));
+            const double step = max_abs(delta), dec = G.col(a).dot(delta);
+            if (step <= tol * scale || (step <= 1e-8 * scale && step > 0.5 * prev[j])) {
+              Theta.col(j) = theta - delta;  // converged, or at the rounding floor of this problem
+              done = true;
+            } else {
+              bool accepted = false;
+              double t = 1.0;
+              for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
+                const Eigen::VectorXd trial = theta - t * delta;
+                const double Ft = loo_objective(X, y, w, fit, i, trial, nullptr);
+                if (std::isfinite(Ft) && Ft <= F0 - 1e-4 * t * dec + 1e-13 * std::abs(F0)) {
+                  Theta.col(j) = trial;
+                  accepted = true;
+                }
+              }
+              if (!accepted) continue;  // no descent possible: stays NaN, not converged
+            }
+            prev[j] = step;
+          }
           if (done) {
             res.converged[j0 + j] = 1;
           } else {

@@ -222,14 +222,15 @@ def _theta(fit) -> np.ndarray:
     return np.concatenate([[fit.intercept], fit.coef]) if fit.fit_intercept else np.array(fit.coef)
 
 
-def _check_refine(refine, n: int, hat: np.ndarray) -> np.ndarray:
-    """Rows to solve exactly: the k with the largest leverage, or the rows named."""
+def _check_refine(refine, n: int, score) -> np.ndarray:
+    """Rows to solve exactly: the k with the largest score (leverage or Cook's distance; computed
+    only when needed), or the rows named."""
     if isinstance(refine, (numbers.Integral, np.integer)) and not isinstance(refine, bool):
         k = int(refine)
         if k < 0:
             raise ValueError(f"refine must be >= 0 or a list of row indices, got {k}")
-        k = min(k, n)
-        return np.sort(np.argsort(-hat, kind="stable")[:k]).astype(np.int64)
+        key = -np.nan_to_num(np.asarray(score()), nan=-np.inf)
+        return np.sort(np.argsort(key, kind="stable")[: min(k, n)]).astype(np.int64)
     rows = np.asarray(refine)
     if rows.dtype == bool:
         if rows.shape != (n,):
@@ -252,6 +253,7 @@ def glm_loo(
     method="newton",
     *,
     refine=None,
+    refine_by="hat",
     n_jobs=None,
     max_iter=100,
 ) -> GLMLOOResult:
@@ -284,7 +286,13 @@ def glm_loo(
         Newton iterations to convergence (equal to refitting).
     refine : int or array of row indices, optional
         With "newton" or "influence": solve these rows exactly (an int k means the k rows with the
-        largest leverage) and keep the approximation elsewhere. :attr:`GLMLOOResult.refined` lists them.
+        largest ``refine_by``) and keep the approximation elsewhere. :attr:`GLMLOOResult.refined`
+        lists them.
+    refine_by : {"hat", "cooks_distance"}, default "hat"
+        How an int ``refine`` picks rows: largest leverage, or largest estimated influence (Cook's
+        distance of the approximation). On real data the rows where the one-step estimate errs
+        most in test-loss terms are the most influential ones, which are not always the
+        highest-leverage ones (see bench/bench_glm.py).
     n_jobs : int, optional
         Threads (None: OpenMP default). Results are bitwise identical for every value.
     max_iter : int, default 100
@@ -306,6 +314,8 @@ def glm_loo(
     method = _check_method(method)
     if refine is not None and method == "exact":
         raise ValueError("refine is for method='newton' or 'influence'; method='exact' solves every row exactly")
+    if refine_by not in ("hat", "cooks_distance"):
+        raise ValueError(f"refine_by must be 'hat' or 'cooks_distance', got {refine_by!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     prob, start = _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs)
@@ -322,7 +332,7 @@ def glm_loo(
                 NotAtOptimumWarning,
                 stacklevel=2,
             )
-    return GLMLOOResult(prob, fit, method, refine, int(max_iter), core)
+    return GLMLOOResult(prob, fit, method, (refine, refine_by), int(max_iter), core)
 
 
 class GLMLOOResult(AttributionResult):
@@ -337,7 +347,8 @@ class GLMLOOResult(AttributionResult):
     _values_name = "cooks_distance"
     _frame_columns = ("hat", "linear_predictor", "loo_linear_predictor", "cooks_distance")
 
-    def __init__(self, prob: _Problem, fit, method: str, refine, max_iter: int, core):
+    def __init__(self, prob: _Problem, fit, method: str, refine_spec, max_iter: int, core):
+        refine, refine_by = refine_spec
         self._prob = prob
         self._fit = fit
         self._core = core
@@ -385,12 +396,13 @@ class GLMLOOResult(AttributionResult):
         #: x_i' theta_(i): the linear predictor of row i by the fit without it.
         self.loo_linear_predictor = self.linear_predictor + (-c) * quad
         if refine is not None:
-            rows = _check_refine(refine, n, self.hat)
+            rows = _check_refine(refine, n, lambda: getattr(self, refine_by))
             if rows.size:
                 d, eta = self._exact(rows, max_iter)
                 self.dcoef[rows] = d
                 self.loo_linear_predictor[rows] = eta
             self.refined = rows
+            self.__dict__.pop("cooks_distance", None)  # recomputed from the refined dcoef
 
     def _exact(self, rows: np.ndarray, max_iter: int):
         prob = self._prob
@@ -540,6 +552,7 @@ def influence(
     *,
     top_k=None,
     refine=None,
+    refine_by="hat",
     n_jobs=None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ):
@@ -554,5 +567,5 @@ def influence(
     With ``top_k=k`` returns a :class:`TopKInfluence` with the k most helpful and k most harmful
     training points per test point, streamed without the full matrix.
     """
-    res = glm_loo(X, y, family, C, sample_weight, fit_intercept, method, refine=refine, n_jobs=n_jobs)
+    res = glm_loo(X, y, family, C, sample_weight, fit_intercept, method, refine=refine, refine_by=refine_by, n_jobs=n_jobs)
     return res.influence(X_test, y_test, top_k=top_k, max_bytes=max_bytes)

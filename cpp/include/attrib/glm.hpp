@@ -80,9 +80,10 @@ struct GlmExactLoo {
 /// Solves every listed row's leave-one-out problem (s_i = 0) to convergence. Rows are processed in
 /// fixed blocks of columns: each iteration evaluates the leave-one-out gradients of a whole block
 /// with two matrix products over the data, and steps with the full fit's Hessian downdated by the
-/// row (Sherman-Morrison); a row whose steps stop shrinking switches to its own Hessian, refreshed
-/// at its current iterate (plain Newton). Starts from the Newton-step estimate. Blocks are fixed
-/// by the row list, so the result does not depend on n_threads.
+/// row (Sherman-Morrison: a chord method, O(p^2) per step). A row whose steps stop shrinking
+/// switches to damped Newton on its own objective (Hessian at the iterate, backtracking line
+/// search). Starts from the Newton-step estimate. Blocks are fixed by the row list, so the result
+/// does not depend on n_threads. Rows that do not converge within max_iter stay NaN.
 GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                           const Eigen::Ref<const Eigen::VectorXd>& w, const GlmFit& fit,
                           const std::vector<std::int64_t>& rows, int max_iter, double tol, int n_threads);
