@@ -111,6 +111,11 @@ def _check_targets(y, family: str, n: int, name: str = "y", classes=None):
 def _read_estimator(est, X, sample_weight):
     """(family, l2, fit_intercept, theta) from a fitted scikit-learn linear model."""
     kind = type(est).__name__
+    if kind not in ("LogisticRegression", "PoissonRegressor", "Ridge", "LinearRegression"):
+        raise TypeError(
+            "family must be a string or a fitted LogisticRegression, PoissonRegressor, Ridge or LinearRegression, "
+            f"got {kind}"
+        )
     if not hasattr(est, "coef_"):
         raise ValueError(f"the {kind} estimator is not fitted: call fit() first, or pass family= and C=")
     params = est.get_params()
@@ -134,16 +139,13 @@ def _read_estimator(est, X, sample_weight):
         alpha = float(params.get("alpha", 1.0))
         s_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         return "poisson", alpha * s_sum, fit_intercept, coef, float(est.intercept_) if fit_intercept else 0.0
-    if kind in ("Ridge", "LinearRegression"):
-        if coef.ndim != 1:
-            raise ValueError(f"{kind} was fitted to {coef.shape[0]} targets; glm_loo handles one")
-        alpha = float(np.ravel(params.get("alpha", 0.0))[0]) if kind == "Ridge" else 0.0
-        if kind == "Ridge" and np.ndim(params.get("alpha")) > 0:
-            raise ValueError("Ridge with one alpha per target is not supported")
-        return "gaussian", alpha, fit_intercept, coef, float(est.intercept_) if fit_intercept else 0.0
-    raise TypeError(
-        f"family must be a string or a fitted LogisticRegression, PoissonRegressor, Ridge or LinearRegression, got {kind}"
-    )
+    # Ridge or LinearRegression
+    if coef.ndim != 1:
+        raise ValueError(f"{kind} was fitted to {coef.shape[0]} targets; glm_loo handles one")
+    alpha = params.get("alpha", 0.0) if kind == "Ridge" else 0.0
+    if np.ndim(alpha) > 0:
+        raise ValueError("Ridge with one alpha per target is not supported")
+    return "gaussian", float(alpha), fit_intercept, coef, float(est.intercept_) if fit_intercept else 0.0
 
 
 # ------------------------------------------------------------------------------- the fit
