@@ -38,7 +38,8 @@ struct GlmFit {
   double l2 = 0.0;           ///< penalty on beta: 1 / C, 0 when unpenalised
   Eigen::VectorXd coef;      ///< beta (d)
   double intercept = 0.0;    ///< b (0 without an intercept)
-  RowMatrixXd chol;          ///< lower Cholesky factor of the Hessian H at the optimum (p x p)
+  RowMatrixXd chol;          ///< lower Cholesky factor L of the Hessian H at the optimum (p x p)
+  RowMatrixXd chol_inv;      ///< L^{-1} (lower triangular), applied by products in the row passes
   Eigen::VectorXd eta;       ///< linear predictors z_i^T theta
   Eigen::VectorXd d1;        ///< dl/deta per row (unweighted)
   Eigen::VectorXd d2;        ///< d2l/deta2 per row (unweighted)
