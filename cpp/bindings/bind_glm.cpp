@@ -46,8 +46,6 @@ void register_glm(py::module_& m) {
       .def_readonly("eta", &attrib::GlmFit::eta)
       .def_readonly("d1", &attrib::GlmFit::d1)
       .def_readonly("d2", &attrib::GlmFit::d2)
-      .def_readonly("hat", &attrib::GlmFit::hat)
-      .def_readonly("quad", &attrib::GlmFit::quad)
       .def_readonly("objective", &attrib::GlmFit::objective)
       .def_readonly("grad_max", &attrib::GlmFit::grad_max)
       .def_readonly("step_max", &attrib::GlmFit::step_max)
@@ -68,6 +66,19 @@ void register_glm(py::module_& m) {
       },
       "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "family"_a, "l2"_a, "fit_intercept"_a,
       "start"_a.noconvert(), "max_iter"_a, "tol"_a, "n_threads"_a);
+
+  m.def(
+      "glm_loo_rows",
+      [](const CRef& X, const VRef& w, const attrib::GlmFit& fit, int step, int n_threads) {
+        if (step < 0 || step > 2) throw std::invalid_argument("step code must be 0, 1 or 2");
+        attrib::GlmLooRows res;
+        {
+          py::gil_scoped_release nogil;
+          res = attrib::glm_loo_rows(X, w, fit, static_cast<attrib::GlmStep>(step), n_threads);
+        }
+        return py::make_tuple(py::cast(std::move(res.quad)), py::cast(std::move(res.hat)), py::cast(std::move(res.dcoef)));
+      },
+      "X"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "step"_a, "n_threads"_a);
 
   m.def(
       "glm_solve_rows",

@@ -345,16 +345,37 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   fit.objective = cur.F;
   fit.grad_max = max_abs(cur.g);
 
-  fit.quad.resize(n);
-  fit.hat.resize(n);
-  for_each_block(n, block_rows(p), n_threads, [&](Index r0, Index m) {
-    RowMatrixXd Z;
-    design_rows(X, fit_intercept, r0, m, Z);
-    mul_lt_inv(fit, Z);
-    fit.quad.segment(r0, m) = Z.rowwise().squaredNorm();
-    for (Index r = 0; r < m; ++r) fit.hat[r0 + r] = weight(w, r0 + r) * fit.d2[r0 + r] * fit.quad[r0 + r];
-  });
   return fit;
+}
+
+GlmLooRows glm_loo_rows(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& w,
+                        const GlmFit& fit, GlmStep step, int n_threads) {
+  const Index n = X.rows(), d = X.cols(), p = d + (fit.fit_intercept ? 1 : 0);
+  if (fit.coef.size() != d || fit.d1.size() != n || (w.size() != 0 && w.size() != n))
+    throw std::invalid_argument("glm_loo_rows: shapes do not match the fit");
+  GlmLooRows res;
+  res.quad.resize(n);
+  res.hat.resize(n);
+  if (step != GlmStep::none) res.dcoef.resize(n, p);
+  // One pass: W = Z L^{-T} gives the leverages, and the same block, still in cache, times L^{-1}
+  // gives Z H^{-1}, scaled per row by the step's coefficient (which needs that row's leverage).
+  for_each_block(n, block_rows(p), n_threads, [&](Index r0, Index m) {
+    RowMatrixXd W;
+    design_rows(X, fit.fit_intercept, r0, m, W);
+    mul_lt_inv(fit, W);
+    Eigen::VectorXd c(m);
+    for (Index r = 0; r < m; ++r) {
+      const Index i = r0 + r;
+      const double s = weight(w, i), q = W.row(r).squaredNorm(), h = s * fit.d2[i] * q;
+      res.quad[i] = q;
+      res.hat[i] = h;
+      c[r] = step == GlmStep::newton ? (1.0 - h < kLeverageOneTol ? kNaN : -s * fit.d1[i] / (1.0 - h)) : -s * fit.d1[i];
+    }
+    if (step == GlmStep::none) return;
+    mul_l_inv(fit, W);
+    res.dcoef.middleRows(r0, m) = c.asDiagonal() * W;
+  });
+  return res;
 }
 
 RowMatrixXd glm_solve_rows(const Eigen::Ref<const RowMatrixXd>& X, const GlmFit& fit,

@@ -43,8 +43,6 @@ struct GlmFit {
   Eigen::VectorXd eta;       ///< linear predictors z_i^T theta
   Eigen::VectorXd d1;        ///< dl/deta per row (unweighted)
   Eigen::VectorXd d2;        ///< d2l/deta2 per row (unweighted)
-  Eigen::VectorXd hat;       ///< leverages h_i = s_i d2_i z_i^T H^{-1} z_i
-  Eigen::VectorXd quad;      ///< z_i^T H^{-1} z_i
   double objective = 0.0;    ///< F at the optimum
   double grad_max = 0.0;     ///< max |dF/dtheta| at the returned theta
   double step_max = 0.0;     ///< max |Newton step| of the last iteration
@@ -64,6 +62,24 @@ struct GlmFit {
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                const Eigen::Ref<const Eigen::VectorXd>& w, GlmFamily family, double l2, bool fit_intercept,
                const Eigen::Ref<const Eigen::VectorXd>& start, int max_iter, double tol, int n_threads);
+
+/// Which leave-one-out step glm_loo_rows forms besides the leverages.
+enum class GlmStep : int {
+  none = 0,       ///< leverages only
+  newton = 1,     ///< one Newton step: theta-hat - theta_(i) = -s_i d1_i H^{-1} z_i / (1 - h_i)
+  influence = 2,  ///< influence function: the same without 1 / (1 - h_i)
+};
+
+/// Leverages and leave-one-out steps of every row.
+struct GlmLooRows {
+  Eigen::VectorXd quad;  ///< z_i^T H^{-1} z_i
+  Eigen::VectorXd hat;   ///< leverages h_i = s_i d2_i z_i^T H^{-1} z_i
+  RowMatrixXd dcoef;     ///< n x p (intercept in column 0); empty for GlmStep::none; NaN rows where h_i ~ 1
+};
+
+/// Leverages and, in the same pass over the rows, the chosen step (O(n p^2)).
+GlmLooRows glm_loo_rows(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& w,
+                        const GlmFit& fit, GlmStep step, int n_threads);
 
 /// Rows c_i H^{-1} z_i (n x p, intercept in column 0). With c_i = -s_i d1_i / (1 - h_i) this is the
 /// Newton-step theta-hat minus theta without row i; without the 1 / (1 - h_i), the influence function.
