@@ -85,6 +85,37 @@ void for_each_block(Index n, Index block, int n_threads, Body&& body) {
 
 double weight(const Eigen::Ref<const Eigen::VectorXd>& w, Index i) { return w.size() == 0 ? 1.0 : w[i]; }
 
+// Loss and derivatives of a run of rows at once: the same formulas as glm_loss_derivs, written as
+// array expressions so that Eigen's SIMD exp and log1p do the work (the scalar calls cost as much
+// as the O(n p) products in the passes that need them). Null outputs are skipped.
+void loss_derivs_array(GlmFamily family, const Eigen::ArrayXd& y, const Eigen::ArrayXd& eta, Eigen::ArrayXd* loss,
+                       Eigen::ArrayXd* d1, Eigen::ArrayXd* d2) {
+  switch (family) {
+    case GlmFamily::logistic: {
+      const Eigen::ArrayXd e = (-eta.abs()).exp();
+      const Eigen::ArrayXd big = (1.0 + e).inverse(), small = e * big;
+      if (loss) *loss = e.log1p() + eta.max(0.0) - y * eta;
+      if (d1) *d1 = (eta >= 0.0).select((1.0 - y) * big - y * small, (1.0 - y) * small - y * big);
+      if (d2) *d2 = big * small;
+      break;
+    }
+    case GlmFamily::poisson: {
+      const Eigen::ArrayXd m = eta.exp();
+      if (loss) *loss = m - y * eta;
+      if (d1) *d1 = m - y;
+      if (d2) *d2 = m;
+      break;
+    }
+    case GlmFamily::gaussian:
+    default: {
+      if (loss) *loss = 0.5 * (eta - y).square();
+      if (d1) *d1 = eta - y;
+      if (d2) *d2 = Eigen::ArrayXd::Ones(eta.size());
+      break;
+    }
+  }
+}
+
 // Objective, gradient and Hessian at theta in one pass over fixed row chunks, summed in chunk
 // order. Also stores eta, d1, d2 per row and counts rows that theta misclassifies (or puts on
 // the boundary), which is how perfect separation is detected.
@@ -121,25 +152,23 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
       if (want_hessian) Hc = Eigen::MatrixXd::Zero(p, p);
       RowMatrixXd Z;
       Eigen::VectorXd sd1, sq;
+      Eigen::ArrayXd yb, eb, lb, d1b, d2b, sb;
       double Fc = 0.0;
       Index ns = 0;
       for (Index r0 = plan.begin(c); r0 < plan.end(c); r0 += block) {
         const Index m = std::min(block, plan.end(c) - r0);
         design_rows(X, intercept, r0, m, Z);
         eta.segment(r0, m).noalias() = Z * theta;
-        sd1.resize(m);
-        sq.resize(m);
-        for (Index r = 0; r < m; ++r) {
-          const Index i = r0 + r;
-          const double s = weight(w, i);
-          const GlmLossDerivs v = glm_loss_derivs(family, y[i], eta[i]);
-          d1[i] = v.d1;
-          d2[i] = v.d2;
-          Fc += s * v.loss;
-          sd1[r] = s * v.d1;
-          sq[r] = std::sqrt(s * v.d2);
-          if (s > 0.0 && !((2.0 * y[i] - 1.0) * eta[i] > 0.0)) ++ns;
-        }
+        yb = y.segment(r0, m);
+        eb = eta.segment(r0, m);
+        sb = w.size() == 0 ? Eigen::ArrayXd::Ones(m) : Eigen::ArrayXd(w.segment(r0, m));
+        loss_derivs_array(family, yb, eb, &lb, &d1b, &d2b);
+        d1.segment(r0, m) = d1b.matrix();
+        d2.segment(r0, m) = d2b.matrix();
+        Fc += (sb * lb).sum();
+        sd1 = (sb * d1b).matrix();
+        sq = (sb * d2b).sqrt().matrix();
+        ns += ((sb > 0.0) && !((2.0 * yb - 1.0) * eb > 0.0)).count();
         part_g.col(c).noalias() += Z.transpose() * sd1;
         if (want_hessian) {
           Z = sq.asDiagonal() * Z;
@@ -492,8 +521,10 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
         Theta.col(j) = theta_hat + (s * fit.d1[i] / one_minus_h[j]) * U.row(j).transpose();
         active.push_back(j);
       }
-      RowMatrixXd Eta, Lg;
-      Eigen::MatrixXd G;
+      Eigen::MatrixXd Eta, Lg, G;  // column-major: one contiguous column per left-out row
+      const Eigen::ArrayXd y_all = y;
+      const Eigen::ArrayXd s_all = w.size() == 0 ? Eigen::ArrayXd::Ones(n) : Eigen::ArrayXd(w);
+      Eigen::ArrayXd d1col;
       for (int it = 1; it <= max_iter && !active.empty(); ++it) {
         const Index A = static_cast<Index>(active.size());
         Eigen::MatrixXd Ta(p, A);
@@ -502,9 +533,9 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
         Eta.noalias() = X * Ta.bottomRows(d);
         if (off) Eta.rowwise() += Ta.row(0);
         Lg.resize(n, A);
-        for (Index r = 0; r < n; ++r) {
-          const double s = weight(w, r);
-          for (Index a = 0; a < A; ++a) Lg(r, a) = s * glm_loss_derivs(fit.family, y[r], Eta(r, a)).d1;
+        for (Index a = 0; a < A; ++a) {
+          loss_derivs_array(fit.family, y_all, Eta.col(a).array(), nullptr, &d1col, nullptr);
+          Lg.col(a) = (s_all * d1col).matrix();
         }
         for (Index a = 0; a < A; ++a) Lg(rows[j0 + active[a]], a) = 0.0;  // the left-out row
         G.resize(p, A);
@@ -598,8 +629,9 @@ void test_setup(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<co
   const Index m = X_test.rows();
   design_rows(X_test, fit.fit_intercept, 0, m, Zt);
   eta_t = Zt * fit.theta();
-  base.resize(m);
-  for (Index j = 0; j < m; ++j) base[j] = glm_loss_derivs(fit.family, y_test[j], eta_t[j]).loss;
+  Eigen::ArrayXd loss;
+  loss_derivs_array(fit.family, y_test.array(), eta_t.array(), &loss, nullptr, nullptr);
+  base = loss.matrix();
 }
 
 // One tile of loss changes: rows [r0, r0 + mr) of D against test points [c0, c0 + mc).
@@ -607,9 +639,13 @@ void change_tile(const Eigen::Ref<const RowMatrixXd>& D, const RowMatrixXd& Zt, 
                  const Eigen::VectorXd& base, const Eigen::Ref<const Eigen::VectorXd>& y_test, GlmFamily family,
                  Index r0, Index mr, Index c0, Index mc, RowMatrixXd& T) {
   T.noalias() = D.middleRows(r0, mr) * Zt.middleRows(c0, mc).transpose();  // z_j^T D_i
-  for (Index r = 0; r < mr; ++r)
-    for (Index c = 0; c < mc; ++c)
-      T(r, c) = glm_loss_derivs(family, y_test[c0 + c], eta_t[c0 + c] - T(r, c)).loss - base[c0 + c];
+  const Eigen::ArrayXd yt = y_test.segment(c0, mc).array(), et = eta_t.segment(c0, mc).array();
+  const Eigen::ArrayXd b = base.segment(c0, mc).array();
+  Eigen::ArrayXd loss;
+  for (Index r = 0; r < mr; ++r) {
+    loss_derivs_array(family, yt, et - T.row(r).transpose().array(), &loss, nullptr, nullptr);
+    T.row(r) = (loss - b).matrix().transpose();
+  }
 }
 
 void check_change_shapes(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,

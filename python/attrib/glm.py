@@ -395,6 +395,8 @@ class GLMLOOResult(AttributionResult):
             one_minus_h = np.where(self.leverage_one, np.nan, 1.0 - self.hat) if method == "newton" else 1.0
             #: x_i' theta_(i): the linear predictor of row i by the fit without it (ALO for "newton").
             self.loo_linear_predictor = self.linear_predictor + sd1 * quad / one_minus_h
+            # d_i' H d_i = c_i^2 z_i' H^-1 z_i for d_i = c_i H^-1 z_i: Cook's distance in O(n).
+            self._cooks_closed_form = (sd1 / one_minus_h) ** 2 * quad / self.params_.size
         if refine is not None:
             rows = _check_refine(refine, n, lambda: getattr(self, refine_by))
             if rows.size:
@@ -437,7 +439,12 @@ class GLMLOOResult(AttributionResult):
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:
         L = np.asarray(self._fit.chol)
-        return ((self.dcoef @ L) ** 2).sum(axis=1) / L.shape[0]
+        if self.method == "exact":
+            return ((self.dcoef @ L) ** 2).sum(axis=1) / L.shape[0]
+        out = self._cooks_closed_form.copy()
+        if self.refined.size:
+            out[self.refined] = ((self.dcoef[self.refined] @ L) ** 2).sum(axis=1) / L.shape[0]
+        return out
 
     def influence(self, X_test, y_test, *, top_k=None, max_bytes: int = DEFAULT_MAX_BYTES):
         """Change of each test point's loss when each training row is removed (this result's
