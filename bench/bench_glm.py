@@ -54,11 +54,18 @@ def median_ms(times) -> float:
     return 1e3 * statistics.median(times)
 
 
+# Pause before each timed call: OpenBLAS worker threads keep spinning for a while after a BLAS
+# call (and OpenMP workers after a parallel region), and on a 2-core machine they would steal the
+# cores of whichever method runs next.
+SETTLE_S = 0.3
+
+
 def time_interleaved(funcs: dict, repeats: int) -> dict[str, list[float]]:
     """Round-robin repeats, so slow drift of the machine hits every method alike."""
     times = {name: [] for name in funcs}
     for _ in range(repeats):
         for name, fn in funcs.items():
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             out = fn()
             times[name].append(time.perf_counter() - t0)
@@ -198,20 +205,21 @@ def run_exact(repeats: int) -> dict:
     r = attrib.glm_loo(X, y, C=C, method="exact")
     max_abs = float(np.max(np.abs(r.dcoef - ref)))
     assert max_abs <= 1e-8, f"exact LOO differs from scikit-learn refits by {max_abs:.2g}"
-    t_refits = [time.perf_counter()]
     times = {"sklearn_refits": [], "attrib_exact": [], "attrib_newton": []}
     for _ in range(repeats):
+        time.sleep(SETTLE_S)
         t0 = time.perf_counter()
         sklearn_refits(X, y, C)
         times["sklearn_refits"].append(time.perf_counter() - t0)
         for _ in range(5):
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             attrib.glm_loo(X, y, C=C, method="exact")
             times["attrib_exact"].append(time.perf_counter() - t0)
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             attrib.glm_loo(X, y, C=C)
             times["attrib_newton"].append(time.perf_counter() - t0)
-    del t_refits
     ns = attrib.glm_loo(X, y, C=C)
     ij = attrib.glm_loo(X, y, C=C, method="influence")
     rel = lambda a: float(np.linalg.norm(a.dcoef - r.dcoef) / np.linalg.norm(r.dcoef))  # noqa: E731
@@ -259,6 +267,7 @@ def run_accuracy(ks=(0, 5, 10, 20, 50)) -> list[dict]:
 def _time(fn, repeats):
     out = []
     for _ in range(repeats):
+        time.sleep(SETTLE_S / 3)
         t0 = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t0)
