@@ -414,7 +414,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help=f"smoke run: n={QUICK_N:,}, fewer repeats, no RESULTS.md")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None, help="limit attrib (OpenMP) and the peers (BLAS) to this many threads")
     args = ap.parse_args(argv)
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)  # every OpenMP and BLAS pool loaded so far
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     warnings.simplefilter("error", attrib.AttribWarning)
     n = QUICK_N if args.quick else BIG_N
     repeats = 2 if args.quick else 3
@@ -428,7 +434,8 @@ def main(argv=None) -> int:
     print()
     print("\n".join(report))
     if not args.quick:
-        write_results(report, env, "python bench/bench_glm.py")
+        command = "python bench/bench_glm.py" + (f" --threads {args.threads}" if args.threads else "")
+        write_results(report, env, command)
         print(f"\nwrote the {SECTION!r} section of {RESULTS_PATH}")
     return 0
 

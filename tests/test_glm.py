@@ -17,7 +17,8 @@ import attrib
 
 RTOL = 1e-10
 ATOL = 1e-12
-REFIT_ATOL = 1e-8
+REFIT_ATOL = 1e-8  # exact LOO vs refits (the issue); the reference's §6.1.8 asks 1e-9 of the fit itself
+FIT_ATOL = 1e-9
 
 
 def assert_close(actual, desired, rtol=RTOL, atol=ATOL):
@@ -108,7 +109,7 @@ def test_penalised_fit_matches_scikit_learn(rng, C):
     w = rng.uniform(0.0, 2.0, size=250)
     for weights in (None, w):
         r = attrib.glm_loo(X, y, C=C, sample_weight=weights)
-        assert_close(r.params_, sk_logistic(X, y, C, weights), rtol=0, atol=REFIT_ATOL)
+        assert_close(r.params_, sk_logistic(X, y, C, weights), rtol=0, atol=FIT_ATOL)
         assert r.n_iter_ < 30
 
 
@@ -117,7 +118,7 @@ def test_poisson_and_gaussian_fits_match_scikit_learn(rng):
     alpha = 0.01
     pr = PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y)
     r = attrib.glm_loo(X, y, family="poisson", C=1.0 / (alpha * X.shape[0]))
-    assert_close(r.params_, np.concatenate([[pr.intercept_], pr.coef_]), rtol=0, atol=REFIT_ATOL)
+    assert_close(r.params_, np.concatenate([[pr.intercept_], pr.coef_]), rtol=0, atol=FIT_ATOL)
     yg = X @ rng.normal(size=4) + rng.normal(size=200)
     rg = Ridge(alpha=3.0).fit(X, yg)
     g = attrib.glm_loo(X, yg, family="gaussian", C=1 / 3.0)
