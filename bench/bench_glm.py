@@ -416,11 +416,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="limit attrib (OpenMP) and the peers (BLAS) to this many threads")
     args = ap.parse_args(argv)
+    limits = None
     if args.threads is not None:
+        import sklearn.linear_model  # noqa: F401  (load every BLAS and OpenMP pool first)
+        import statsmodels.api  # noqa: F401
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(args.threads)  # every OpenMP and BLAS pool loaded so far
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        limits = threadpool_limits(args.threads)  # held until exit
     warnings.simplefilter("error", attrib.AttribWarning)
     n = QUICK_N if args.quick else BIG_N
     repeats = 2 if args.quick else 3
@@ -437,6 +439,7 @@ def main(argv=None) -> int:
         command = "python bench/bench_glm.py" + (f" --threads {args.threads}" if args.threads else "")
         write_results(report, env, command)
         print(f"\nwrote the {SECTION!r} section of {RESULTS_PATH}")
+    del limits
     return 0
 
 
