@@ -126,6 +126,10 @@ def test_leverage_one_row_is_nan_with_a_warning(rng):
     with pytest.warns(attrib.LeverageOneWarning, match="rows 0 have leverage 1"):
         r = attrib.glm_loo(X, y, family="gaussian", C=None)
     assert np.isnan(r.dcoef[0]).all() and np.isfinite(r.dcoef[1:]).all()
+    with pytest.warns(attrib.LeverageOneWarning, match="rows 0 have leverage 1"):
+        ex = attrib.glm_loo(X, y, family="gaussian", C=None, method="exact")
+    assert np.isnan(ex.dcoef[0]).all()
+    assert_array_equal(np.isfinite(ex.dcoef[1:]), True)
 
 
 def test_unfitted_or_unsupported_estimators(data):
