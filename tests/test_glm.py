@@ -353,3 +353,38 @@ def test_labels_may_be_any_two_classes(rng):
         r = attrib.glm_loo(X, labels)
         assert_array_equal(r.dcoef, ref.dcoef)
     assert list(attrib.glm_loo(X, np.where(y > 0, "yes", "no")).classes_) == ["no", "yes"]
+
+
+def test_exact_without_intercept_matches_scikit_learn_refits(rng):
+    X, y = logistic_data(rng, n=50, d=3, scale=2.0)
+    r = attrib.glm_loo(X, y, C=0.7, fit_intercept=False, method="exact")
+
+    def fit(w=None):
+        m = LogisticRegression(C=0.7, fit_intercept=False, solver="newton-cholesky", tol=1e-12, max_iter=1000)
+        return m.fit(X, y, sample_weight=w).coef_[0]
+
+    full = fit()
+    assert_allclose(r.params_, full, rtol=0, atol=FIT_ATOL)
+    for i in range(X.shape[0]):
+        w = np.ones(X.shape[0])
+        w[i] = 0.0
+        assert_allclose(r.dcoef[i], full - fit(w), rtol=0, atol=REFIT_ATOL)
+
+
+def test_penalised_poisson_exact_matches_poisson_regressor_refits(rng):
+    # PoissonRegressor minimises mean(loss) + alpha/2 ||coef||^2: the same problem as attrib's
+    # sum convention with l2 = 1/C when alpha = l2 / (number of rows it sees).
+    X, y = poisson_data(rng, n=40, d=3)
+    C = 0.5
+    r = attrib.glm_loo(X, y, family="poisson", C=C, method="exact")
+
+    def fit(alpha, w=None):
+        m = PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y, sample_weight=w)
+        return np.concatenate([[m.intercept_], m.coef_])
+
+    full = fit(1 / (C * 40))
+    assert_allclose(r.params_, full, rtol=0, atol=FIT_ATOL)
+    for i in range(40):
+        w = np.ones(40)
+        w[i] = 0.0
+        assert_allclose(r.dcoef[i], full - fit(1 / (C * 39), w), rtol=0, atol=REFIT_ATOL)
