@@ -24,6 +24,16 @@ attrib::GlmFamily to_family(int family) {
   return static_cast<attrib::GlmFamily>(family);
 }
 
+// A C-ordered float64 array from numpy's allocator (which asks for huge pages on large blocks;
+// first-touch page faults otherwise cost as much as filling the output), and a view of it.
+py::array_t<double> numpy_matrix(attrib::Index rows, attrib::Index cols) {
+  return py::array_t<double>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
+}
+
+Eigen::Map<RowMatrixXd> view(py::array_t<double>& a) {
+  return Eigen::Map<RowMatrixXd>(a.mutable_data(), a.shape(0), a.shape(1));
+}
+
 template <class T>
 py::array_t<bool> to_bool_array(const std::vector<T>& v) {
   py::array_t<bool> out(static_cast<py::ssize_t>(v.size()));
@@ -71,12 +81,15 @@ void register_glm(py::module_& m) {
       "glm_loo_rows",
       [](const CRef& X, const VRef& w, const attrib::GlmFit& fit, int step, int n_threads) {
         if (step < 0 || step > 2) throw std::invalid_argument("step code must be 0, 1 or 2");
+        const attrib::Index p = fit.coef.size() + (fit.fit_intercept ? 1 : 0);
+        py::array_t<double> dcoef = step == 0 ? numpy_matrix(0, p) : numpy_matrix(X.rows(), p);
+        Eigen::Map<RowMatrixXd> out = view(dcoef);
         attrib::GlmLooRows res;
         {
           py::gil_scoped_release nogil;
-          res = attrib::glm_loo_rows(X, w, fit, static_cast<attrib::GlmStep>(step), n_threads);
+          res = attrib::glm_loo_rows(X, w, fit, static_cast<attrib::GlmStep>(step), out, n_threads);
         }
-        return py::make_tuple(py::cast(std::move(res.quad)), py::cast(std::move(res.hat)), py::cast(std::move(res.dcoef)));
+        return py::make_tuple(py::cast(std::move(res.quad)), py::cast(std::move(res.hat)), dcoef);
       },
       "X"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "step"_a, "n_threads"_a);
 
@@ -108,8 +121,13 @@ void register_glm(py::module_& m) {
   m.def(
       "glm_loss_change",
       [](const CRef& X_test, const VRef& y_test, const attrib::GlmFit& fit, const CRef& D, int n_threads) {
-        py::gil_scoped_release nogil;
-        return attrib::glm_loss_change(X_test, y_test, fit, D, n_threads);
+        py::array_t<double> out = numpy_matrix(D.rows(), X_test.rows());
+        Eigen::Map<RowMatrixXd> o = view(out);
+        {
+          py::gil_scoped_release nogil;
+          attrib::glm_loss_change(X_test, y_test, fit, D, o, n_threads);
+        }
+        return out;
       },
       "X_test"_a.noconvert(), "y_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "n_threads"_a);
 

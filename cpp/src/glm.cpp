@@ -401,14 +401,15 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
 }
 
 GlmLooRows glm_loo_rows(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& w,
-                        const GlmFit& fit, GlmStep step, int n_threads) {
+                        const GlmFit& fit, GlmStep step, Eigen::Ref<RowMatrixXd> dcoef, int n_threads) {
   const Index n = X.rows(), d = X.cols(), p = d + (fit.fit_intercept ? 1 : 0);
   if (fit.coef.size() != d || fit.d1.size() != n || (w.size() != 0 && w.size() != n))
     throw std::invalid_argument("glm_loo_rows: shapes do not match the fit");
+  if (step != GlmStep::none && (dcoef.rows() != n || dcoef.cols() != p))
+    throw std::invalid_argument("glm_loo_rows: dcoef must be n x p");
   GlmLooRows res;
   res.quad.resize(n);
   res.hat.resize(n);
-  if (step != GlmStep::none) res.dcoef.resize(n, p);
   // One pass: W = Z L^{-T} gives the leverages, and the same block, still in cache, times L^{-1}
   // gives Z H^{-1}, scaled per row by the step's coefficient (which needs that row's leverage).
   // Column-major copies of L^{-T} and L^{-1}: Eigen's product with a row-major right-hand side
@@ -430,7 +431,7 @@ GlmLooRows glm_loo_rows(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref
       sc.v1[r] = step == GlmStep::newton ? (1.0 - h < kLeverageOneTol ? kNaN : -s * fit.d1[i] / (1.0 - h)) : -s * fit.d1[i];
     }
     if (step == GlmStep::none) return;
-    auto out = res.dcoef.middleRows(r0, m);
+    auto out = dcoef.middleRows(r0, m);
     sc.Z.noalias() = sc.W * li;  // Z is free again: reuse it, warm in cache
     for (Index r = 0; r < m; ++r) out.row(r) = sc.v1[r] * sc.Z.row(r);
   });
@@ -699,14 +700,15 @@ bool ranks_before(const Ranked& a, const Ranked& b, bool largest) {
 
 }  // namespace
 
-RowMatrixXd glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                            const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, int n_threads) {
+void glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
+                     const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Eigen::Ref<RowMatrixXd> out,
+                     int n_threads) {
   check_change_shapes(X_test, y_test, fit, D);
+  const Index n = D.rows(), m = X_test.rows();
+  if (out.rows() != n || out.cols() != m) throw std::invalid_argument("glm_loss_change: out must be n_train x n_test");
   RowMatrixXd Zt;
   Eigen::VectorXd eta_t, base;
   test_setup(X_test, y_test, fit, Zt, eta_t, base);
-  const Index n = D.rows(), m = X_test.rows();
-  RowMatrixXd out(n, m);
   const Index n_tr = (n + kTrainTile - 1) / kTrainTile, n_te = (m + kTestTile - 1) / kTestTile;
   const Index n_tiles = n_tr * n_te;
   const int nt = resolve_threads(n_threads);
@@ -725,7 +727,6 @@ RowMatrixXd glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const E
   }
   (void)nt;
   vault.rethrow();
-  return out;
 }
 
 GlmTopK glm_loss_change_topk(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,

@@ -74,12 +74,13 @@ enum class GlmStep : int {
 struct GlmLooRows {
   Eigen::VectorXd quad;  ///< z_i^T H^{-1} z_i
   Eigen::VectorXd hat;   ///< leverages h_i = s_i d2_i z_i^T H^{-1} z_i
-  RowMatrixXd dcoef;     ///< n x p (intercept in column 0); empty for GlmStep::none; NaN rows where h_i ~ 1
 };
 
-/// Leverages and, in the same pass over the rows, the chosen step (O(n p^2)).
+/// Leverages and, in the same pass over the rows, the chosen step (O(n p^2)) written into `dcoef`
+/// (n x p, intercept in column 0; NaN rows where h_i ~ 1; ignored for GlmStep::none). The caller
+/// owns the output so that a large one can come from numpy's allocator (huge pages).
 GlmLooRows glm_loo_rows(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& w,
-                        const GlmFit& fit, GlmStep step, int n_threads);
+                        const GlmFit& fit, GlmStep step, Eigen::Ref<RowMatrixXd> dcoef, int n_threads);
 
 /// Rows c_i H^{-1} z_i (n x p, intercept in column 0). With c_i = -s_i d1_i / (1 - h_i) this is the
 /// Newton-step theta-hat minus theta without row i; without the 1 / (1 - h_i), the influence function.
@@ -107,9 +108,10 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
 
 /// Change of each test point's loss when each training row's parameter change is applied:
 /// entry (i, j) = l(y_j, eta_j - z_j^T D_i) - l(y_j, eta_j), with D row i = theta-hat - theta_(i).
-/// Positive: removing row i raises test loss j (row i helps j). (n_train x n_test.)
-RowMatrixXd glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                            const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, int n_threads);
+/// Positive: removing row i raises test loss j (row i helps j). Written into `out` (n_train x n_test).
+void glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
+                     const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Eigen::Ref<RowMatrixXd> out,
+                     int n_threads);
 
 /// The k most helpful (largest change) and k most harmful (smallest change) training rows per test
 /// point, streamed over training rows without the n_train x n_test matrix. Ties go to the lower
