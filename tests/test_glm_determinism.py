@@ -58,3 +58,17 @@ def test_cpu_variants_agree(big, monkeypatch):
         results.append((r.params_, r.hat, r.dcoef))
     for a, b in zip(*results):
         assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("family", ["poisson", "gaussian"])
+def test_other_families_are_bitwise_equal_across_threads(big, family):
+    X, _, w = big
+    rng = np.random.default_rng(5)
+    eta = X @ (0.2 * rng.normal(size=X.shape[1]))
+    y = rng.poisson(np.exp(eta)).astype(float) if family == "poisson" else eta + rng.normal(size=X.shape[0])
+    runs = []
+    for n_jobs in (1, 2):
+        r = attrib.glm_loo(X, y, family=family, C=0.5, sample_weight=w, refine=30, n_jobs=n_jobs)
+        runs.append((r.params_, r.hat, r.dcoef, r.influence(X[:200], y[:200])))
+    for a, b in zip(*runs):
+        assert_array_equal(a, b)
