@@ -254,6 +254,14 @@ Eigen::VectorXd null_start(const Eigen::Ref<const Eigen::VectorXd>& y, const Eig
 
 double max_abs(const Eigen::VectorXd& v) { return v.size() ? v.cwiseAbs().maxCoeff() : 0.0; }
 
+// Close to the optimum the decrease a Newton step promises (half its decrement g^T H^-1 g) is
+// below what the objective, a sum of n rounded terms, can resolve: a line search there rejects
+// good steps on rounding noise and stalls. Take the full step instead; the step-size test stops
+// the iteration.
+bool in_quadratic_region(double decrement, double F, double step, double scale) {
+  return decrement <= 1e-10 * (1.0 + std::abs(F)) && step <= 1e-3 * scale;
+}
+
 [[noreturn]] void throw_separation() {
   throw std::domain_error(
       "perfect separation: a linear function of X classifies every training row correctly, so the "
@@ -355,10 +363,11 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     // Backtracking (Armijo) from the full step; the slack absorbs rounding in F near the optimum.
     double t = 1.0;
     bool accepted = false;
+    const bool near = in_quadratic_region(dec, cur.F, step, scale);
     for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
       const Eigen::VectorXd theta_t = theta - t * delta;
       full_pass(X, y, w, family, l2, fit_intercept, theta_t, !next_chord, n_threads, trial, eta_t, d1_t, d2_t);
-      if (std::isfinite(trial.F) && trial.F <= cur.F - 1e-4 * t * dec + 1e-13 * std::abs(cur.F)) {
+      if (std::isfinite(trial.F) && (near || trial.F <= cur.F - 1e-4 * t * dec + 1e-13 * std::abs(cur.F))) {
         theta = theta_t;
         std::swap(cur, trial);
         eta.swap(eta_t);
@@ -618,10 +627,11 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
             } else {
               bool accepted = false;
               double t = 1.0;
+              const bool near = in_quadratic_region(dec, F0, step, scale);
               for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
                 const Eigen::VectorXd trial = theta - t * delta;
                 const double Ft = loo_objective(X, y, w, fit, i, trial, nullptr);
-                if (std::isfinite(Ft) && Ft <= F0 - 1e-4 * t * dec + 1e-13 * std::abs(F0)) {
+                if (std::isfinite(Ft) && (near || Ft <= F0 - 1e-4 * t * dec + 1e-13 * std::abs(F0))) {
                   Theta.col(j) = trial;
                   accepted = true;
                 }
