@@ -177,3 +177,20 @@ def test_well_posed_inputs_emit_no_warning(data):
         for method in ("newton", "influence", "exact"):
             r = attrib.glm_loo(X, y, method=method)
             r.cooks_distance, r.influence(X[:4], y[:4]), r.group_loo(np.arange(60) % 4)
+
+
+def test_quasi_separation_and_diverging_poisson_warn_with_the_likely_cause(rng):
+    X = rng.normal(size=(100, 2))
+    y = (X[:, 0] > 0).astype(float)
+    X[:10, 0] = 0.0  # a few rows of both classes on the boundary: quasi-complete separation
+    y[:5], y[5:10] = 1.0, 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attrib.glm_loo(X, y, C=None)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, attrib.ConvergenceWarning)]
+    assert len(msgs) == 1 and "separation" in msgs[0] and "C < inf" in msgs[0]
+    Xp = np.column_stack([rng.normal(size=50), (np.arange(50) < 10).astype(float)])
+    yp = rng.poisson(2.0, size=50).astype(float)
+    yp[:10] = 0.0  # the indicator column isolates rows with zero counts
+    with pytest.warns(attrib.ConvergenceWarning, match="zero counts.*-inf"):
+        attrib.glm_loo(Xp, yp, family="poisson", C=None)

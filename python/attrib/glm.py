@@ -206,7 +206,10 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, core=None):
             f"the Newton fit stopped after {fit.n_iter} iterations with last step {fit.step_max:.2g} and gradient "
             f"{fit.grad_max:.2g} (tolerance {tol:.0e}); leave-one-out results may be inaccurate"
             + ("; for logistic regression without a penalty this suggests (quasi-)separation: use C < inf"
-               if prob.family == "logistic" and prob.l2 == 0 else ""),
+               if prob.family == "logistic" and prob.l2 == 0 else "")
+            + ("; for Poisson regression without a penalty this suggests rows with zero counts that a linear "
+               "function of X isolates (their coefficient runs to -inf): use C < inf"
+               if prob.family == "poisson" and prob.l2 == 0 else ""),
             ConvergenceWarning,
             stacklevel=4,
         )
