@@ -10,6 +10,8 @@ from __future__ import annotations
 from . import datasets
 from ._dispatch import core as _core_module
 from .exceptions import AttribWarning, IllConditionedWarning, LeverageOneWarning
+from .exceptions import ConvergenceWarning, NotAtOptimumWarning
+from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .loo import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
 
@@ -26,6 +28,14 @@ __all__ = [
     "datasets",
     "linear_group_loo",
     "linear_loo",
+    # GLM leave-one-out (attrib.glm)
+    "ConvergenceWarning",
+    "GLMGroupResult",
+    "GLMLOOResult",
+    "NotAtOptimumWarning",
+    "TopKInfluence",
+    "glm_loo",
+    "influence",
 ]
 
 

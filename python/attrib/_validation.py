@@ -17,6 +17,8 @@ __all__ = [
     "as_float_matrix",
     "as_float_vector",
     "check_alpha",
+    "check_binary_labels",
+    "check_counts",
     "check_sample_weight",
     "column_names",
     "resolve_n_jobs",
@@ -116,3 +118,43 @@ def column_names(X) -> list[str] | None:
     if cols is None or getattr(X, "ndim", 2) != 2:
         return None
     return [str(c) for c in cols]
+
+
+def check_binary_labels(y, name: str, n: int, *, classes=None) -> tuple[np.ndarray, np.ndarray]:
+    """Two-class labels as float64 0/1 (the larger label is 1, as in scikit-learn) and the classes.
+
+    With ``classes`` given (the training classes), labels outside them are an error."""
+    arr = np.asarray(y) if y is not None else None
+    if arr is None:
+        raise TypeError(f"{name} must be an array, got None")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got {arr.ndim}-D array of shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"X has {n} rows but {name} has {arr.shape[0]}")
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        i = int(np.argmax(~np.isfinite(arr)))
+        raise ValueError(f"{name} contains NaN or inf (first at index {i}: {arr[i]})")
+    if classes is None:
+        classes = np.unique(arr)
+        if classes.size != 2:
+            shown = ", ".join(repr(c.item() if hasattr(c, "item") else c) for c in classes[:5])
+            raise ValueError(
+                f"{name} must hold exactly two classes for family='logistic', got {classes.size} ({shown}"
+                f"{', ...' if classes.size > 5 else ''})"
+            )
+    bad = ~np.isin(arr, classes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name} has a label not among the training classes {list(classes)} (index {i}: {arr[i]!r})")
+    return (arr == classes[1]).astype(np.float64), classes
+
+
+def check_counts(y, name: str, n: int) -> np.ndarray:
+    """Non-negative float64 targets for family='poisson' (non-integer values are allowed: rates)."""
+    arr = as_float_vector(y, name, n)
+    if (arr < 0).any():
+        i = int(np.argmax(arr < 0))
+        raise ValueError(f"{name} must be non-negative counts for family='poisson' (index {i} is {arr[i]})")
+    return arr

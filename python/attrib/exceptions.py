@@ -18,3 +18,16 @@ class LeverageOneWarning(AttribWarning):
 
 class IllConditionedWarning(AttribWarning):
     """The problem is solvable but so ill-conditioned that results may have lost many digits."""
+
+
+class ConvergenceWarning(AttribWarning):
+    """An iterative solver (a Newton fit, or exact leave-one-out of some rows) stopped before its
+    tolerance; the message says how far it got and which rows are affected."""
+
+
+class NotAtOptimumWarning(AttribWarning):
+    """A fitted estimator's coefficients are not at the optimum of its own objective to the
+    precision leave-one-out needs; attrib refitted precisely and used its own coefficients."""
+
+
+__all__ += ["ConvergenceWarning", "NotAtOptimumWarning"]

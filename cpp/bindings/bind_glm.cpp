@@ -1,0 +1,162 @@
+// GLM kernels: Newton fit, one-step / influence / exact leave-one-out, test-loss changes, group
+// removal. Arrays arrive as C-contiguous float64 (the facade converts once); noconvert() turns any
+// hidden copy here into a TypeError instead.
+#include <pybind11/eigen.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "attrib/glm.hpp"
+#include "bindings.hpp"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+using attrib::RowMatrixXd;
+using CRef = Eigen::Ref<const RowMatrixXd>;
+using VRef = Eigen::Ref<const Eigen::VectorXd>;
+
+namespace attrib_bindings {
+
+namespace {
+
+attrib::GlmFamily to_family(int family) {
+  if (family < 0 || family > 2) throw std::invalid_argument("family code must be 0, 1 or 2");
+  return static_cast<attrib::GlmFamily>(family);
+}
+
+// A C-ordered float64 array from numpy's allocator (which asks for huge pages on large blocks;
+// first-touch page faults otherwise cost as much as filling the output), and a view of it.
+py::array_t<double> numpy_matrix(attrib::Index rows, attrib::Index cols) {
+  return py::array_t<double>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
+}
+
+Eigen::Map<RowMatrixXd> view(py::array_t<double>& a) {
+  return Eigen::Map<RowMatrixXd>(a.mutable_data(), a.shape(0), a.shape(1));
+}
+
+template <class T>
+py::array_t<bool> to_bool_array(const std::vector<T>& v) {
+  py::array_t<bool> out(static_cast<py::ssize_t>(v.size()));
+  auto o = out.mutable_unchecked<1>();
+  for (std::size_t i = 0; i < v.size(); ++i) o(static_cast<py::ssize_t>(i)) = v[i] != 0;
+  return out;
+}
+
+}  // namespace
+
+void register_glm(py::module_& m) {
+  // module_local: _core and _core_avx2 may both be loaded, each with its own GlmFit type.
+  py::class_<attrib::GlmFit>(m, "GlmFit", py::module_local(), "A fitted GLM (private; see attrib.glm_loo).")
+      .def_property_readonly("family", [](const attrib::GlmFit& f) { return static_cast<int>(f.family); })
+      .def_readonly("fit_intercept", &attrib::GlmFit::fit_intercept)
+      .def_readonly("l2", &attrib::GlmFit::l2)
+      .def_readonly("coef", &attrib::GlmFit::coef)
+      .def_readonly("intercept", &attrib::GlmFit::intercept)
+      .def_readonly("chol", &attrib::GlmFit::chol)
+      .def_readonly("eta", &attrib::GlmFit::eta)
+      .def_readonly("d1", &attrib::GlmFit::d1)
+      .def_readonly("d2", &attrib::GlmFit::d2)
+      .def_readonly("objective", &attrib::GlmFit::objective)
+      .def_readonly("grad_max", &attrib::GlmFit::grad_max)
+      .def_readonly("step_max", &attrib::GlmFit::step_max)
+      .def_readonly("n_iter", &attrib::GlmFit::n_iter)
+      .def_readonly("converged", &attrib::GlmFit::converged)
+      .def_readonly("rcond", &attrib::GlmFit::rcond);
+
+  // Every kernel releases the GIL once its arguments are converted: the Eigen::Ref views stay
+  // valid because the caller's arguments keep the arrays alive, and no Python object is touched
+  // until the result is converted with the GIL held again.
+  m.def(
+      "glm_fit",
+      [](const CRef& X, const VRef& y, const VRef& w, int family, double l2, bool fit_intercept, const VRef& start,
+         int max_iter, double tol, int n_threads) {
+        const attrib::GlmFamily fam = to_family(family);
+        py::gil_scoped_release nogil;
+        return attrib::glm_fit(X, y, w, fam, l2, fit_intercept, start, max_iter, tol, n_threads);
+      },
+      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "family"_a, "l2"_a, "fit_intercept"_a,
+      "start"_a.noconvert(), "max_iter"_a, "tol"_a, "n_threads"_a);
+
+  m.def(
+      "glm_loo_rows",
+      [](const CRef& X, const VRef& w, const attrib::GlmFit& fit, int step, int n_threads) {
+        if (step < 0 || step > 2) throw std::invalid_argument("step code must be 0, 1 or 2");
+        const attrib::Index p = fit.coef.size() + (fit.fit_intercept ? 1 : 0);
+        py::array_t<double> dcoef = step == 0 ? numpy_matrix(0, p) : numpy_matrix(X.rows(), p);
+        Eigen::Map<RowMatrixXd> out = view(dcoef);
+        attrib::GlmLooRows res;
+        {
+          py::gil_scoped_release nogil;
+          res = attrib::glm_loo_rows(X, w, fit, static_cast<attrib::GlmStep>(step), out, n_threads);
+        }
+        return py::make_tuple(py::cast(std::move(res.quad)), py::cast(std::move(res.hat)), dcoef);
+      },
+      "X"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "step"_a, "n_threads"_a);
+
+  m.def(
+      "glm_solve_rows",
+      [](const CRef& X, const attrib::GlmFit& fit, const VRef& c, int n_threads) {
+        py::gil_scoped_release nogil;
+        return attrib::glm_solve_rows(X, fit, c, n_threads);
+      },
+      "X"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a);
+
+  m.def(
+      "glm_exact_loo",
+      [](const CRef& X, const VRef& y, const VRef& w, const attrib::GlmFit& fit, const std::vector<std::int64_t>& rows,
+         int max_iter, double tol, int n_threads) {
+        attrib::GlmExactLoo res;
+        {
+          py::gil_scoped_release nogil;
+          res = attrib::glm_exact_loo(X, y, w, fit, rows, max_iter, tol, n_threads);
+        }
+        py::array_t<std::int32_t> iters(static_cast<py::ssize_t>(res.n_iter.size()));
+        std::copy(res.n_iter.begin(), res.n_iter.end(), iters.mutable_data());
+        return py::make_tuple(py::cast(std::move(res.dcoef)), py::cast(std::move(res.loo_eta)), iters,
+                              to_bool_array(res.converged));
+      },
+      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "rows"_a, "max_iter"_a, "tol"_a,
+      "n_threads"_a);
+
+  m.def(
+      "glm_loss_change",
+      [](const CRef& X_test, const VRef& y_test, const attrib::GlmFit& fit, const CRef& D, int n_threads) {
+        py::array_t<double> out = numpy_matrix(D.rows(), X_test.rows());
+        Eigen::Map<RowMatrixXd> o = view(out);
+        {
+          py::gil_scoped_release nogil;
+          attrib::glm_loss_change(X_test, y_test, fit, D, o, n_threads);
+        }
+        return out;
+      },
+      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "n_threads"_a);
+
+  m.def(
+      "glm_loss_change_topk",
+      [](const CRef& X_test, const VRef& y_test, const attrib::GlmFit& fit, const CRef& D, attrib::Index k,
+         int n_threads) {
+        attrib::GlmTopK res;
+        {
+          py::gil_scoped_release nogil;
+          res = attrib::glm_loss_change_topk(X_test, y_test, fit, D, k, n_threads);
+        }
+        return py::make_tuple(py::cast(std::move(res.helpful_idx)), py::cast(std::move(res.helpful_val)),
+                              py::cast(std::move(res.harmful_idx)), py::cast(std::move(res.harmful_val)));
+      },
+      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "k"_a, "n_threads"_a);
+
+  m.def(
+      "glm_group_step",
+      [](const CRef& X, const VRef& w, const attrib::GlmFit& fit, const std::vector<std::int64_t>& offsets,
+         const std::vector<std::int64_t>& indices, int n_threads) {
+        attrib::GlmGroupStep res;
+        {
+          py::gil_scoped_release nogil;
+          res = attrib::glm_group_step(X, w, fit, offsets, indices, n_threads);
+        }
+        return py::make_tuple(py::cast(std::move(res.dcoef)), to_bool_array(res.ok));
+      },
+      "X"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "offsets"_a, "indices"_a, "n_threads"_a);
+}
+
+}  // namespace attrib_bindings

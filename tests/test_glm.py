@@ -1,0 +1,409 @@
+"""attrib.glm_loo against oracles nobody here wrote: statsmodels' GLMInfluence (unpenalised
+Newton step), scikit-learn refits with sample_weight 0 (exact, penalised), statsmodels refits
+(exact, Poisson) and attrib.linear_loo (Gaussian). Tolerances from
+shared/reference/loo-influence.md §6: identities rtol 1e-10; refits atol 1e-8 on coefficients."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor, Ridge
+
+import attrib
+
+RTOL = 1e-10
+ATOL = 1e-12
+REFIT_ATOL = 1e-8  # exact LOO vs refits (the issue); the reference's §6.1.8 asks 1e-9 of the fit itself
+FIT_ATOL = 1e-9
+
+
+def assert_close(actual, desired, rtol=RTOL, atol=ATOL):
+    desired = np.asarray(desired)
+    assert_allclose(actual, desired, rtol=rtol, atol=atol * max(1.0, np.nanmax(np.abs(desired))))
+
+
+def logistic_data(rng, n=300, d=5, scale=1.0):
+    X = rng.normal(size=(n, d))
+    eta = 0.3 + X @ (scale * rng.normal(size=d) / np.sqrt(d))
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return X, y
+
+
+def poisson_data(rng, n=300, d=4):
+    X = rng.normal(size=(n, d))
+    y = rng.poisson(np.exp(0.5 + X @ (0.3 * rng.normal(size=d)))).astype(float)
+    return X, y
+
+
+def sk_logistic(X, y, C, w=None):
+    m = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y, sample_weight=w)
+    return np.concatenate([m.intercept_, m.coef_[0]])
+
+
+# ---------------------------------------------------------------- Newton step vs statsmodels
+@pytest.mark.parametrize(
+    "family,sm_family,make",
+    [
+        ("logistic", sm.families.Binomial(), logistic_data),
+        ("poisson", sm.families.Poisson(), poisson_data),
+    ],
+)
+def test_newton_step_matches_statsmodels_glm_influence(rng, family, sm_family, make):
+    X, y = make(rng)
+    res = sm.GLM(y, sm.add_constant(X), family=sm_family).fit(tol=1e-12)
+    infl = res.get_influence()
+    r = attrib.glm_loo(X, y, family=family, C=None)
+    assert_close(r.params_, res.params)
+    assert_close(r.hat, infl.hat_matrix_diag)
+    assert_close(r.dcoef, infl.d_params)
+    assert_close(r.cooks_distance, infl.cooks_distance[0])
+    assert_close(r.linear_predictor, sm.add_constant(X) @ res.params)
+
+
+def test_newton_step_without_intercept_matches_statsmodels(rng):
+    X, y = logistic_data(rng, n=200, d=3)
+    res = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-12)
+    r = attrib.glm_loo(X, y, C=None, fit_intercept=False)
+    assert_close(r.params_, res.params)
+    assert_close(r.dcoef, res.get_influence().d_params)
+
+
+def test_alo_identity_and_influence_function_relation(rng):
+    # loo_linear_predictor = x_i'(theta - dcoef_i) (ALO = Newton step, §6.1.7); the influence
+    # function drops exactly the 1/(1-h) factor.
+    X, y = logistic_data(rng)
+    w = rng.uniform(0.5, 2.0, size=X.shape[0])
+    ns = attrib.glm_loo(X, y, C=0.7, sample_weight=w)
+    ij = attrib.glm_loo(X, y, C=0.7, sample_weight=w, method="influence")
+    Z = np.hstack([np.ones((X.shape[0], 1)), X])
+    assert_close(ns.loo_linear_predictor, np.einsum("ij,ij->i", Z, ns.params_ - ns.dcoef))
+    assert_close(ij.loo_linear_predictor, np.einsum("ij,ij->i", Z, ij.params_ - ij.dcoef))
+    assert_close(ns.dcoef * (1 - ns.hat)[:, None], ij.dcoef)
+
+
+# ---------------------------------------------------------------- Gaussian = exact linear LOO
+@pytest.mark.parametrize("C,weighted,fit_intercept", [(None, False, True), (2.0, True, True), (0.5, False, False)])
+def test_gaussian_family_equals_linear_loo(rng, C, weighted, fit_intercept):
+    X = rng.normal(size=(80, 4)) + 1.0
+    y = X @ rng.normal(size=4) + 2.0 + rng.normal(size=80)
+    w = rng.uniform(0.2, 3.0, size=80) if weighted else None
+    g = attrib.glm_loo(X, y, family="gaussian", C=C, sample_weight=w, fit_intercept=fit_intercept)
+    lin = attrib.linear_loo(X, y, alpha=0.0 if C is None else 1.0 / C, sample_weight=w, fit_intercept=fit_intercept)
+    assert_close(g.coef_, lin.coef_)
+    assert_close(g.intercept_, lin.intercept_)
+    assert_close(g.hat, lin.hat)
+    assert_close(g.dcoef, lin.dfbeta)
+    assert_close(g.loo_linear_predictor, y - lin.loo_resid)
+    ex = attrib.glm_loo(X, y, family="gaussian", C=C, sample_weight=w, fit_intercept=fit_intercept, method="exact")
+    assert_close(ex.dcoef, lin.dfbeta)
+
+
+# ---------------------------------------------------------------- the fit itself
+@pytest.mark.parametrize("C", [0.05, 1.0, 100.0])
+def test_penalised_fit_matches_scikit_learn(rng, C):
+    X, y = logistic_data(rng, n=250, d=6, scale=2.0)
+    w = rng.uniform(0.0, 2.0, size=250)
+    for weights in (None, w):
+        r = attrib.glm_loo(X, y, C=C, sample_weight=weights)
+        assert_close(r.params_, sk_logistic(X, y, C, weights), rtol=0, atol=FIT_ATOL)
+        assert r.n_iter_ < 30
+
+
+def test_poisson_and_gaussian_fits_match_scikit_learn(rng):
+    X, y = poisson_data(rng, n=200)
+    alpha = 0.01
+    pr = PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y)
+    r = attrib.glm_loo(X, y, family="poisson", C=1.0 / (alpha * X.shape[0]))
+    assert_close(r.params_, np.concatenate([[pr.intercept_], pr.coef_]), rtol=0, atol=FIT_ATOL)
+    yg = X @ rng.normal(size=4) + rng.normal(size=200)
+    rg = Ridge(alpha=3.0).fit(X, yg)
+    g = attrib.glm_loo(X, yg, family="gaussian", C=1 / 3.0)
+    assert_close(g.params_, np.concatenate([[rg.intercept_], rg.coef_]))
+
+
+# ---------------------------------------------------------------- exact LOO vs refits
+def test_exact_matches_scikit_learn_refits(rng):
+    X, y = logistic_data(rng, n=70, d=4, scale=2.0)
+    w = rng.uniform(0.5, 2.0, size=70)
+    w[5] = 0.0  # already deleted: its leave-one-out changes nothing
+    C = 0.5
+    r = attrib.glm_loo(X, y, C=C, sample_weight=w, method="exact")
+    full = sk_logistic(X, y, C, w)
+    for i in range(X.shape[0]):
+        wi = w.copy()
+        wi[i] = 0.0
+        theta_i = sk_logistic(X, y, C, wi)
+        assert_allclose(r.dcoef[i], full - theta_i, rtol=0, atol=REFIT_ATOL)
+        assert_allclose(r.loo_linear_predictor[i], theta_i[0] + X[i] @ theta_i[1:], rtol=0, atol=REFIT_ATOL)
+    assert_array_equal(r.dcoef[5], 0.0)
+
+
+def test_exact_matches_statsmodels_refits_poisson_unpenalised(rng):
+    X, y = poisson_data(rng, n=50, d=3)
+    r = attrib.glm_loo(X, y, family="poisson", C=None, method="exact")
+    Z = sm.add_constant(X)
+    full = sm.GLM(y, Z, family=sm.families.Poisson()).fit(tol=1e-13).params
+    for i in range(X.shape[0]):
+        keep = np.arange(X.shape[0]) != i
+        theta_i = sm.GLM(y[keep], Z[keep], family=sm.families.Poisson()).fit(tol=1e-13).params
+        assert_allclose(r.dcoef[i], full - theta_i, rtol=0, atol=REFIT_ATOL)
+
+
+def test_exact_converges_on_high_leverage_rows_of_real_data():
+    # The breast cancer rows where the one-step estimate is worst: the exact solver still converges,
+    # and agrees with a scikit-learn refit.
+    from sklearn.preprocessing import StandardScaler
+
+    data = attrib.datasets.load_breast_cancer()
+    X = StandardScaler().fit_transform(data.X)
+    y = data.y
+    ns = attrib.glm_loo(X, y, C=1.0)
+    rows = ns.top(3, by="hat")
+    r = attrib.glm_loo(X, y, C=1.0, refine=rows)
+    full = sk_logistic(X, y, 1.0)
+    for i in rows:
+        w = np.ones(X.shape[0])
+        w[i] = 0.0
+        assert_allclose(r.dcoef[i], full - sk_logistic(X, y, 1.0, w), rtol=0, atol=REFIT_ATOL)
+    # ... where the one-step estimate is far off (the issue's motivation for refine=).
+    rel = np.linalg.norm(ns.dcoef[rows] - r.dcoef[rows], axis=1) / np.linalg.norm(r.dcoef[rows], axis=1)
+    assert rel.max() > 0.05
+
+
+# ---------------------------------------------------------------- refine
+def test_refine_solves_the_named_rows_exactly_and_keeps_the_rest(rng):
+    X, y = logistic_data(rng, n=200, d=5, scale=2.0)
+    ns = attrib.glm_loo(X, y, C=2.0)
+    ex = attrib.glm_loo(X, y, C=2.0, method="exact")
+    r = attrib.glm_loo(X, y, C=2.0, refine=15)
+    top = np.sort(np.argsort(-ns.hat)[:15])
+    assert_array_equal(r.refined, top)
+    others = np.setdiff1d(np.arange(200), top)
+    assert_array_equal(r.dcoef[others], ns.dcoef[others])
+    assert_array_equal(r.loo_linear_predictor[others], ns.loo_linear_predictor[others])
+    assert_close(r.dcoef[top], ex.dcoef[top])
+    assert_close(r.loo_linear_predictor[top], ex.loo_linear_predictor[top])
+    full = attrib.glm_loo(X, y, C=2.0, refine=200)
+    assert_close(full.dcoef, ex.dcoef)
+
+
+# ---------------------------------------------------------------- approximation quality (§6.2)
+def test_approximation_quality_against_exact_loo(rng):
+    X, y = logistic_data(rng, n=400, d=10, scale=2.0)
+    Xt, yt = logistic_data(np.random.default_rng(1), n=60, d=10, scale=2.0)
+    ex = attrib.glm_loo(X, y, C=1.0, method="exact")
+    ns = attrib.glm_loo(X, y, C=1.0)
+    ij = attrib.glm_loo(X, y, C=1.0, method="influence")
+    assert ns.hat.max() <= 0.3
+    rel = lambda a: np.linalg.norm(a.dcoef - ex.dcoef) / np.linalg.norm(ex.dcoef)  # noqa: E731
+    assert rel(ns) <= 0.10
+    assert rel(ij) <= 0.25
+    assert np.abs(ns.loo_linear_predictor - ex.loo_linear_predictor).max() <= 5e-2
+    truth = ex.influence(Xt, yt).ravel()
+    for approx in (ns, ij):
+        pred = approx.influence(Xt, yt).ravel()
+        assert np.corrcoef(pred, truth)[0, 1] >= 0.98
+
+
+def _digits_two_classes():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    return X / 16.0, y
+
+
+def _breast_cancer():
+    from sklearn.preprocessing import StandardScaler
+
+    d = attrib.datasets.load_breast_cancer()
+    return StandardScaler().fit_transform(d.X), d.y
+
+
+def _split(X, y):
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def _test_loss_correlation(X, y, C, **kwargs):
+    Xtr, Xte, ytr, yte = _split(X, y)
+    truth = attrib.influence(Xtr, ytr, Xte, yte, C=C, method="exact").ravel()
+    pred = attrib.influence(Xtr, ytr, Xte, yte, C=C, method="newton", **kwargs).ravel()
+    return np.corrcoef(pred, truth)[0, 1]
+
+
+@pytest.mark.parametrize("C", [0.1, 1.0])
+def test_newton_step_test_loss_change_correlates_with_exact_on_digits(C):
+    assert _test_loss_correlation(*_digits_two_classes(), C) >= 0.99
+
+
+def test_newton_step_test_loss_change_correlates_with_exact_on_breast_cancer():
+    # With C=0.1 the one-step estimate alone reaches 0.99. With scikit-learn's default C=1 it
+    # does not on every split (0.987-0.997; bench/bench_glm.py prints the figures): a handful of
+    # influential rows carry the error, and solving the 5 rows with the largest Cook's distance
+    # exactly (refine=5, refine_by="cooks_distance") brings it above 0.99.
+    X, y = _breast_cancer()
+    assert _test_loss_correlation(X, y, 0.1) >= 0.99
+    assert _test_loss_correlation(X, y, 1.0, refine=5, refine_by="cooks_distance") >= 0.99
+
+
+# ---------------------------------------------------------------- influence on test losses
+def test_influence_is_the_refit_change_in_test_loss(rng):
+    X, y = logistic_data(rng, n=40, d=3, scale=2.0)
+    Xt, yt = logistic_data(rng, n=9, d=3, scale=2.0)
+    C = 1.0
+    M = attrib.influence(X, y, Xt, yt, C=C, method="exact")
+
+    def test_losses(theta):
+        eta = theta[0] + Xt @ theta[1:]
+        return np.logaddexp(0, eta) - yt * eta
+
+    base = test_losses(sk_logistic(X, y, C))
+    for i in range(X.shape[0]):
+        w = np.ones(X.shape[0])
+        w[i] = 0.0
+        assert_allclose(M[i], test_losses(sk_logistic(X, y, C, w)) - base, rtol=0, atol=REFIT_ATOL)
+
+
+def test_top_k_equals_ranking_the_full_matrix(rng):
+    X, y = logistic_data(rng, n=600, d=4)
+    Xt, yt = logistic_data(rng, n=70, d=4)
+    r = attrib.glm_loo(X, y, C=1.0)
+    M = r.influence(Xt, yt)
+    tk = r.influence(Xt, yt, top_k=5)
+    for j in range(Xt.shape[0]):
+        help_ = np.lexsort((np.arange(600), -M[:, j]))[:5]
+        harm = np.lexsort((np.arange(600), M[:, j]))[:5]
+        assert_array_equal(tk.helpful_idx[j], help_)
+        assert_array_equal(tk.harmful_idx[j], harm)
+        assert_array_equal(tk.helpful_val[j], M[help_, j])
+        assert_array_equal(tk.harmful_val[j], M[harm, j])
+    assert (tk.helpful_val[:, 0] > 0).all() and (tk.harmful_val[:, 0] < 0).all()
+
+
+def test_influence_refuses_a_huge_dense_matrix_and_names_top_k(rng):
+    X, y = logistic_data(rng, n=100, d=3)
+    r = attrib.glm_loo(X, y)
+    with pytest.raises(ValueError, match=r"100 x 50 float64 matrix.*top_k="):
+        r.influence(X[:50], y[:50], max_bytes=1000)
+    assert r.influence(X[:50], y[:50], top_k=3, max_bytes=1000).helpful_idx.shape == (50, 3)
+
+
+# ---------------------------------------------------------------- group removal
+def test_group_newton_step_matches_dense_algebra(rng):
+    X, y = logistic_data(rng, n=120, d=4)
+    w = rng.uniform(0.5, 2.0, size=120)
+    C = 0.8
+    r = attrib.glm_loo(X, y, C=C, sample_weight=w)
+    groups = [np.arange(0, 10), np.array([3, 50, 77]), np.array([9])]
+    g = r.group_loo(groups)
+    # Independent: one Newton step on the group-removed objective from the full fit, in numpy.
+    Z = np.hstack([np.ones((120, 1)), X])
+    mu = 1 / (1 + np.exp(-Z @ r.params_))
+    P = np.eye(5) / C
+    P[0, 0] = 0.0
+    for k, G in enumerate(groups):
+        s = w.copy()
+        s[G] = 0.0
+        H = Z.T @ ((s * mu * (1 - mu))[:, None] * Z) + P
+        grad = Z.T @ (s * (mu - y)) + P @ r.params_
+        assert_close(g.dcoef[k], np.linalg.solve(H, grad))
+    assert_close(g.dcoef[2], r.dcoef[9])
+    assert_close(g.dcoef_sum_newton[1], r.dcoef[[3, 50, 77]].sum(axis=0))
+    ij = attrib.glm_loo(X, y, C=C, sample_weight=w, method="influence")
+    assert_close(g.dcoef_sum_influence[0], ij.dcoef[:10].sum(axis=0))
+
+
+# ---------------------------------------------------------------- scikit-learn estimators
+def test_fitted_estimators_supply_the_hyperparameters(rng):
+    X, y = logistic_data(rng, n=150, d=4)
+    est = LogisticRegression(C=0.3, solver="newton-cholesky", tol=1e-12).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = attrib.glm_loo(X, y, est)
+    assert_close(r.dcoef, attrib.glm_loo(X, y, C=0.3).dcoef)
+    assert r.C == pytest.approx(0.3)
+    yg = X @ rng.normal(size=4) + rng.normal(size=150)
+    assert_close(attrib.glm_loo(X, yg, Ridge(alpha=2.0).fit(X, yg)).dcoef, attrib.linear_loo(X, yg, alpha=2.0).dfbeta)
+    assert_close(attrib.glm_loo(X, yg, LinearRegression().fit(X, yg)).dcoef, attrib.linear_loo(X, yg).dfbeta)
+    Xp, yp = poisson_data(rng, n=150)
+    pr = PoissonRegressor(alpha=0.02, solver="newton-cholesky", tol=1e-12).fit(Xp, yp)
+    assert_close(attrib.glm_loo(Xp, yp, pr).dcoef, attrib.glm_loo(Xp, yp, "poisson", C=1 / (0.02 * 150)).dcoef)
+
+
+def test_estimator_not_at_optimum_is_refitted_with_a_warning(rng):
+    X, y = logistic_data(rng, n=150, d=4)
+    loose = LogisticRegression(C=1.0, tol=1e-2, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's own ConvergenceWarning
+        loose.fit(X, y)
+    with pytest.warns(attrib.NotAtOptimumWarning, match="differ from the optimum"):
+        r = attrib.glm_loo(X, y, loose)
+    assert_close(r.params_, sk_logistic(X, y, 1.0), rtol=0, atol=REFIT_ATOL)
+
+
+def test_labels_may_be_any_two_classes(rng):
+    X, y = logistic_data(rng, n=100, d=3)
+    ref = attrib.glm_loo(X, y)
+    for labels in (np.where(y > 0, 1, -1), np.where(y > 0, "yes", "no"), y.astype(bool)):
+        r = attrib.glm_loo(X, labels)
+        assert_array_equal(r.dcoef, ref.dcoef)
+    assert list(attrib.glm_loo(X, np.where(y > 0, "yes", "no")).classes_) == ["no", "yes"]
+
+
+def test_exact_without_intercept_matches_scikit_learn_refits(rng):
+    X, y = logistic_data(rng, n=50, d=3, scale=2.0)
+    r = attrib.glm_loo(X, y, C=0.7, fit_intercept=False, method="exact")
+
+    def fit(w=None):
+        m = LogisticRegression(C=0.7, fit_intercept=False, solver="newton-cholesky", tol=1e-12, max_iter=1000)
+        return m.fit(X, y, sample_weight=w).coef_[0]
+
+    full = fit()
+    assert_allclose(r.params_, full, rtol=0, atol=FIT_ATOL)
+    for i in range(X.shape[0]):
+        w = np.ones(X.shape[0])
+        w[i] = 0.0
+        assert_allclose(r.dcoef[i], full - fit(w), rtol=0, atol=REFIT_ATOL)
+
+
+def test_penalised_poisson_exact_matches_poisson_regressor_refits(rng):
+    # PoissonRegressor minimises mean(loss) + alpha/2 ||coef||^2: the same problem as attrib's
+    # sum convention with l2 = 1/C when alpha = l2 / (number of rows it sees).
+    X, y = poisson_data(rng, n=40, d=3)
+    C = 0.5
+    r = attrib.glm_loo(X, y, family="poisson", C=C, method="exact")
+
+    def fit(alpha, w=None):
+        m = PoissonRegressor(alpha=alpha, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y, sample_weight=w)
+        return np.concatenate([[m.intercept_], m.coef_])
+
+    full = fit(1 / (C * 40))
+    assert_allclose(r.params_, full, rtol=0, atol=FIT_ATOL)
+    for i in range(40):
+        w = np.ones(40)
+        w[i] = 0.0
+        assert_allclose(r.dcoef[i], full - fit(1 / (C * 39), w), rtol=0, atol=REFIT_ATOL)
+
+
+def test_exact_solves_ill_conditioned_problems_to_optimality():
+    # Digits 0/1 with almost no penalty: nearly separable, constant-zero pixels held only by the
+    # penalty (condition ~1e8). A line search there used to stall on rounding noise. Checked by the
+    # optimality condition of every leave-one-out problem, computed here with numpy: at this
+    # conditioning scikit-learn's tol=1e-12 refits are only accurate to ~1e-7 themselves.
+    X, y = _digits_two_classes()
+    C = 1e4
+    r = attrib.glm_loo(X, y, C=C, method="exact")
+    n = X.shape[0]
+    Z = np.hstack([np.ones((n, 1)), X])
+    theta = r.params_[None, :] - r.dcoef  # (n, p): theta_(i)
+    mu = 1 / (1 + np.exp(-(theta @ Z.T)))  # (n_problems, n_rows)
+    resid = mu - y[None, :]
+    resid[np.arange(n), np.arange(n)] = 0.0  # row i is left out of problem i
+    grad = resid @ Z
+    grad[:, 1:] += theta[:, 1:] / C
+    assert np.abs(grad).max() <= 1e-10

@@ -1,0 +1,74 @@
+"""GLM kernels: bitwise identical results for any thread count; the two CPU builds agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import attrib
+from attrib import _dispatch
+
+
+@pytest.fixture(scope="module")
+def big():
+    # Several row chunks in the fit's passes, several blocks in exact LOO and tiles in influence.
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(20000, 12))
+    y = (rng.random(20000) < 1 / (1 + np.exp(-(X @ rng.normal(size=12) * 0.5)))).astype(float)
+    w = rng.uniform(0.1, 2.0, size=20000)
+    return X, y, w
+
+
+def _everything(X, y, w, n_jobs):
+    r = attrib.glm_loo(X, y, C=0.5, sample_weight=w, refine=40, n_jobs=n_jobs)
+    ex = attrib.glm_loo(X[:3000], y[:3000], C=0.5, sample_weight=w[:3000], method="exact", n_jobs=n_jobs)
+    tk = r.influence(X[:300], y[:300], top_k=4)
+    return {
+        "params": r.params_,
+        "hat": r.hat,
+        "dcoef": r.dcoef,
+        "loo_eta": r.loo_linear_predictor,
+        "exact": ex.dcoef,
+        "influence": r.influence(X[:300], y[:300]),
+        "topk_idx": tk.helpful_idx,
+        "topk_val": tk.harmful_val,
+        "group": r.group_loo(np.arange(20000) % 37).dcoef,
+    }
+
+
+@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_one_and_two_threads_are_bitwise_equal(big, core, monkeypatch):
+    monkeypatch.setattr(_dispatch, "core", core)
+    one = _everything(*big, n_jobs=1)
+    two = _everything(*big, n_jobs=2)
+    for key in one:
+        assert_array_equal(one[key], two[key], err_msg=key)
+
+
+def test_cpu_variants_agree(big, monkeypatch):
+    variants = _dispatch.variants()
+    if len(variants) < 2:
+        pytest.skip("only the baseline build runs on this CPU")
+    X, y, w = big
+    results = []
+    for core in variants:
+        monkeypatch.setattr(_dispatch, "core", core)
+        r = attrib.glm_loo(X, y, C=0.5, sample_weight=w)
+        results.append((r.params_, r.hat, r.dcoef))
+    for a, b in zip(*results):
+        assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("family", ["poisson", "gaussian"])
+def test_other_families_are_bitwise_equal_across_threads(big, family):
+    X, _, w = big
+    rng = np.random.default_rng(5)
+    eta = X @ (0.2 * rng.normal(size=X.shape[1]))
+    y = rng.poisson(np.exp(eta)).astype(float) if family == "poisson" else eta + rng.normal(size=X.shape[0])
+    runs = []
+    for n_jobs in (1, 2):
+        r = attrib.glm_loo(X, y, family=family, C=0.5, sample_weight=w, refine=30, n_jobs=n_jobs)
+        runs.append((r.params_, r.hat, r.dcoef, r.influence(X[:200], y[:200])))
+    for a, b in zip(*runs):
+        assert_array_equal(a, b)
