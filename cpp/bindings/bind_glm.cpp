@@ -8,6 +8,7 @@
 
 #include "attrib/glm.hpp"
 #include "bindings.hpp"
+#include "numpy_out.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -22,24 +23,6 @@ namespace {
 attrib::GlmFamily to_family(int family) {
   if (family < 0 || family > 2) throw std::invalid_argument("family code must be 0, 1 or 2");
   return static_cast<attrib::GlmFamily>(family);
-}
-
-// A C-ordered float64 array from numpy's allocator (which asks for huge pages on large blocks;
-// first-touch page faults otherwise cost as much as filling the output), and a view of it.
-py::array_t<double> numpy_matrix(attrib::Index rows, attrib::Index cols) {
-  return py::array_t<double>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
-}
-
-Eigen::Map<RowMatrixXd> view(py::array_t<double>& a) {
-  return Eigen::Map<RowMatrixXd>(a.mutable_data(), a.shape(0), a.shape(1));
-}
-
-template <class T>
-py::array_t<bool> to_bool_array(const std::vector<T>& v) {
-  py::array_t<bool> out(static_cast<py::ssize_t>(v.size()));
-  auto o = out.mutable_unchecked<1>();
-  for (std::size_t i = 0; i < v.size(); ++i) o(static_cast<py::ssize_t>(i)) = v[i] != 0;
-  return out;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "attrib/linear.hpp"
 #include "bindings.hpp"
+#include "numpy_out.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -44,16 +45,26 @@ void register_linear(py::module_& m) {
   m.def(
       "linear_dfbeta",
       [](const CRef& X, const attrib::LinearFit& fit, const VRef& c, int n_threads) {
-        py::gil_scoped_release nogil;
-        return attrib::linear_dfbeta(X, fit, c, n_threads);
+        py::array_t<double> out = numpy_matrix(X.rows(), X.cols() + (fit.fit_intercept ? 1 : 0));
+        auto o = view(out);
+        {
+          py::gil_scoped_release nogil;
+          attrib::linear_dfbeta(X, fit, c, o, n_threads);
+        }
+        return out;
       },
       "X"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a);
 
   m.def(
       "linear_prediction_change",
       [](const CRef& X, const CRef& X_test, const attrib::LinearFit& fit, const VRef& c, int n_threads) {
-        py::gil_scoped_release nogil;
-        return attrib::linear_prediction_change(X, X_test, fit, c, n_threads);
+        py::array_t<double> out = numpy_matrix(X.rows(), X_test.rows());
+        auto o = view(out);
+        {
+          py::gil_scoped_release nogil;
+          attrib::linear_prediction_change(X, X_test, fit, c, o, n_threads);
+        }
+        return out;
       },
       "X"_a.noconvert(), "X_test"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a);
 
@@ -66,10 +77,7 @@ void register_linear(py::module_& m) {
           py::gil_scoped_release nogil;
           res = attrib::linear_group_loo(X, w, fit, offsets, indices, n_threads);
         }
-        py::array_t<bool> ok(static_cast<py::ssize_t>(res.ok.size()));
-        auto okm = ok.mutable_unchecked<1>();
-        for (std::size_t g = 0; g < res.ok.size(); ++g) okm(static_cast<py::ssize_t>(g)) = res.ok[g] != 0;
-        return py::make_tuple(py::cast(std::move(res.dfbeta)), py::cast(std::move(res.loo_resid)), ok);
+        return py::make_tuple(py::cast(std::move(res.dfbeta)), py::cast(std::move(res.loo_resid)), to_bool_array(res.ok));
       },
       "X"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "offsets"_a, "indices"_a, "n_threads"_a);
 }

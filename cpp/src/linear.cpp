@@ -189,11 +189,11 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
   return fit;
 }
 
-RowMatrixXd linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit,
-                          const Eigen::Ref<const Eigen::VectorXd>& c, int n_threads) {
+void linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit, const Eigen::Ref<const Eigen::VectorXd>& c,
+                   Eigen::Ref<RowMatrixXd> out, int n_threads) {
   const Index n = X.rows(), d = X.cols(), off = fit.fit_intercept ? 1 : 0;
-  if (c.size() != n || fit.coef.size() != d) throw std::invalid_argument("linear_dfbeta: shapes do not match the fit");
-  RowMatrixXd out(n, d + off);
+  if (c.size() != n || fit.coef.size() != d || out.rows() != n || out.cols() != d + off)
+    throw std::invalid_argument("linear_dfbeta: shapes do not match the fit");
   const Eigen::MatrixXd Ginv = gram_inverse(fit);
   for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
@@ -204,20 +204,18 @@ RowMatrixXd linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFi
     // Intercept of the original parametrisation: b = y-bar - x-bar^T beta.
     if (off) out.col(0).segment(r0, m) = c.segment(r0, m) / fit.sum_w - coef_part * fit.x_mean;
   });
-  return out;
 }
 
-RowMatrixXd linear_prediction_change(const Eigen::Ref<const RowMatrixXd>& X,
-                                     const Eigen::Ref<const RowMatrixXd>& X_test, const LinearFit& fit,
-                                     const Eigen::Ref<const Eigen::VectorXd>& c, int n_threads) {
+void linear_prediction_change(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const RowMatrixXd>& X_test,
+                              const LinearFit& fit, const Eigen::Ref<const Eigen::VectorXd>& c,
+                              Eigen::Ref<RowMatrixXd> out, int n_threads) {
   const Index n = X.rows(), d = X.cols(), m_test = X_test.rows();
-  if (c.size() != n || X_test.cols() != d || fit.coef.size() != d)
+  if (c.size() != n || X_test.cols() != d || fit.coef.size() != d || out.rows() != n || out.cols() != m_test)
     throw std::invalid_argument("linear_prediction_change: shapes do not match the fit");
   RowMatrixXd Xt;
   centred_rows(X_test, fit, 0, m_test, Xt);
   const Eigen::MatrixXd Q = gram_inverse(fit) * Xt.transpose();  // d x m_test: G^{-1} xc_j
   const double h0 = fit.fit_intercept ? 1.0 / fit.sum_w : 0.0;
-  RowMatrixXd out(n, m_test);
   for_each_block(n, block_rows(std::max(d, m_test)), n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
     centred_rows(X, fit, r0, m, T);
@@ -226,7 +224,6 @@ RowMatrixXd linear_prediction_change(const Eigen::Ref<const RowMatrixXd>& X,
     blk.array() += h0;
     blk = c.segment(r0, m).asDiagonal() * blk;
   });
-  return out;
 }
 
 GroupLoo linear_group_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& w,

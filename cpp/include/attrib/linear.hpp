@@ -37,16 +37,16 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
 
 /// DFBETA scaled per row: row i is c_i A^{-1} z_i in the original parametrisation, with the
 /// intercept in column 0 when the model has one (n x p). With c_i = w_i e_i / (1 - h_i) this is
-/// beta-hat minus beta-hat without row i.
-RowMatrixXd linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit,
-                          const Eigen::Ref<const Eigen::VectorXd>& c, int n_threads);
+/// beta-hat minus beta-hat without row i. Written into `out`, which the caller allocates.
+void linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit, const Eigen::Ref<const Eigen::VectorXd>& c,
+                   Eigen::Ref<RowMatrixXd> out, int n_threads);
 
 /// Change of the predictions at test points: entry (i, j) is c_i z_j^T A^{-1} z_i, i.e. the
 /// prediction at test point j of the full fit minus that of the fit without row i (n x m).
-/// Never forms anything n x n.
-RowMatrixXd linear_prediction_change(const Eigen::Ref<const RowMatrixXd>& X,
-                                     const Eigen::Ref<const RowMatrixXd>& X_test, const LinearFit& fit,
-                                     const Eigen::Ref<const Eigen::VectorXd>& c, int n_threads);
+/// Never forms anything n x n. Written into `out`, which the caller allocates.
+void linear_prediction_change(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const RowMatrixXd>& X_test,
+                              const LinearFit& fit, const Eigen::Ref<const Eigen::VectorXd>& c,
+                              Eigen::Ref<RowMatrixXd> out, int n_threads);
 
 /// Exact leave-group-out results.
 struct GroupLoo {
