@@ -7,7 +7,7 @@ Rows (see /work/shared/reference/peer-figures.md, W1):
 * a vectorised numpy closed form at n=200,000, d=100: fit + leverages + PRESS, and the full
   diagnostics with the n x p ``dfbeta``.
 * numpy's ``X.T @ X`` at the same size, the floor any O(n d^2) method has to pay.
-* peak extra memory (ru_maxrss) of each big-size method, each in a fresh subprocess.
+* peak extra memory (peak RSS, VmHWM) of each big-size method, each in a fresh subprocess.
 
 Only ratios measured in the same run mean anything (run-to-run noise on small shared machines
 reaches about 30 %), so every peer runs beside attrib here. Outputs are checked against each other
@@ -47,7 +47,8 @@ SMALL_N, SMALL_D = 2000, 20
 BIG_N, BIG_D = 200_000, 100
 QUICK_BIG_N = 50_000
 
-BIG_METHODS = ("attrib_press", "attrib_full", "numpy_press", "numpy_full", "floor_xtx")
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")
+BIG_METHODS = ("attrib_press", "attrib_full", "attrib_full_lazy", "numpy_press", "numpy_full", "floor_xtx")
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -76,6 +77,14 @@ def attrib_press(X, y):
 
 
 def attrib_full(X, y):
+    # dfbeta=True: dfbeta comes out of the leverage pass (the way to ask for everything at once).
+    r = attrib.linear_loo(X, y, dfbeta=True)
+    r.loo_resid, r.cooks_distance, r.resid_studentized_external, r.dffits, r.dfbeta
+    return r
+
+
+def attrib_full_lazy(X, y):
+    # dfbeta on first access: one more O(n d^2) pass over X.
     r = attrib.linear_loo(X, y)
     r.loo_resid, r.cooks_distance, r.resid_studentized_external, r.dffits, r.dfbeta
     return r
@@ -118,6 +127,7 @@ def floor_xtx(X, y):
 BIG_FUNCS = {
     "attrib_press": attrib_press,
     "attrib_full": attrib_full,
+    "attrib_full_lazy": attrib_full_lazy,
     "numpy_press": numpy_press,
     "numpy_full": numpy_full,
     "floor_xtx": floor_xtx,
@@ -256,15 +266,51 @@ def run_memory(n: int, d: int, seed: int) -> dict[str, float]:
     return out
 
 
+def run_floor_haswell(n: int, d: int, repeats: int, seed: int) -> float | None:
+    """Median ms of X.T @ X with OpenBLAS forced to its Haswell kernels, in a fresh interpreter
+    (the variable is read when numpy loads). On Zen 4 the auto-picked SkylakeX kernel is slower,
+    so this is the stricter floor; None when the machine's OpenBLAS refuses the setting."""
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    env.pop("OPENBLAS_L2_SIZE", None)
+    cmd = [sys.executable, __file__, "--floor-child", "--n", str(n), "--d", str(d), "--seed", str(seed),
+           "--repeats", str(repeats)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    match = re.search(r"^FLOOR_MS (\S+)$", proc.stdout, re.M)
+    return float(match.group(1)) if match else None
+
+
+def floor_child(n: int, d: int, repeats: int, seed: int) -> None:
+    X, y = make_data(n, d, seed)
+    times, _ = time_calls(floor_xtx, (X, y), repeats)
+    print(f"FLOOR_MS {median_ms(times):.3f}")
+
+
+def peak_rss_kib() -> int:
+    """Peak resident set of this process, KiB.
+
+    Prefers VmHWM from /proc: Linux carries ru_maxrss over fork + exec, so a child's ru_maxrss
+    starts at the parent's peak (here GiBs from the timing runs) and the difference reads 0.
+    VmHWM belongs to the new address space. ru_maxrss (KiB on Linux) is the fallback elsewhere.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def memory_child(method: str, n: int, d: int, seed: int) -> None:
     fn = BIG_FUNCS[method]
     # Load BLAS buffers, OpenMP threads and lazy imports on a small problem first, so the figure is
     # the method's working memory at this size, not one-off library start-up.
     fn(*make_data(1000, d, seed + 1))
     X, y = make_data(n, d, seed)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    out = fn(X, y)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kib()
+    out = fn(X, y)  # kept alive until measured: the outputs count, as they would for a user
+    after = peak_rss_kib()
     del out
     print(f"PEAK_EXTRA_MIB {(after - before) / 1024:.1f}")
 
@@ -281,16 +327,20 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def environment() -> list[str]:
     import statsmodels
+    import statsmodels.api  # noqa: F401  (loads scipy, whose BLAS then shows in threadpool_info)
     import threadpoolctl
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
-        f"CPU: {cpu_model()}, {cpus} usable cores (os.cpu_count() = {os.cpu_count()})",
+        f"CPU: {cpu_model()}, {usable_cores()} usable cores (os.cpu_count() = {os.cpu_count()})",
         f"Python {platform.python_version()}, numpy {np.__version__}, statsmodels {statsmodels.__version__}",
         f"attrib.build_info(): {attrib.build_info()}",
-        "env: " + ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")),
+        "env: " + ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in THREAD_ENV),
     ]
     # statsmodels imported scipy by now, so scipy's BLAS shows too; numpy's is under numpy.libs.
     for lib in threadpoolctl.threadpool_info():
@@ -301,6 +351,42 @@ def environment() -> list[str]:
             f"{kernel}, {lib['num_threads']} threads"
         )
     return lines
+
+
+class OtherLoad:
+    """Share of the machine's CPU time that other processes took during the run.
+
+    Other work skews every row, statsmodels most (its BLAS threads wait on each other, so one busy
+    core can stretch a 2 s run to 40 s), so the report says how quiet the machine was.
+    """
+
+    def __init__(self):
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        hz = os.sysconf("SC_CLK_TCK")
+        total = sum(ticks[:8]) / hz  # user..steal; guest time is already inside user
+        idle = (ticks[3] + ticks[4]) / hz  # idle + iowait
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return total, total - idle, own
+
+    def report(self) -> str:
+        end = self._sample()
+        if self._start is None or end is None:
+            return "CPU time taken by other processes: unknown (no /proc/stat)"
+        total, busy, own = (b - a for a, b in zip(self._start, end))
+        other = max(busy - own, 0.0) / total if total > 0 else 0.0
+        line = f"CPU time taken by other processes during the run: {100 * other:.0f}% of {usable_cores()} cores"
+        if other > 0.05:
+            line += " - the machine was not quiet, so the timings (statsmodels' most) are unreliable"
+        return line
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -336,7 +422,8 @@ def build_tables(sm: dict, big: dict, mem: dict, n_big: int, reps: dict) -> list
     size = f"n={n_big:,}, d={BIG_D}"
     for at, np_, label in (
         ("attrib_press", "numpy_press", "fit + leverages + PRESS"),
-        ("attrib_full", "numpy_full", "full diagnostics with dfbeta"),
+        ("attrib_full", "numpy_full", "full diagnostics with dfbeta (`dfbeta=True`)"),
+        ("attrib_full_lazy", "numpy_full", "full diagnostics, dfbeta on first access"),
     ):
         ratio = med[np_] / med[at]
         lines.append(
@@ -345,7 +432,8 @@ def build_tables(sm: dict, big: dict, mem: dict, n_big: int, reps: dict) -> list
         )
     for at, label, aim in (
         ("attrib_press", "fit + leverages + PRESS vs floor", None),
-        ("attrib_full", "full diagnostics with dfbeta vs floor", AIM_FLOOR),
+        ("attrib_full", "full diagnostics with dfbeta (`dfbeta=True`) vs floor", AIM_FLOOR),
+        ("attrib_full_lazy", "full diagnostics, dfbeta on first access, vs floor", AIM_FLOOR),
     ):
         ratio = med[at] / med["floor_xtx"]
         aim_s = f"<= {aim:g}x" if aim else "-"
@@ -354,9 +442,16 @@ def build_tables(sm: dict, big: dict, mem: dict, n_big: int, reps: dict) -> list
             f"| {label} | {size} | {fmt_ms(med[at])} | numpy `X.T @ X` (floor) | {fmt_ms(med['floor_xtx'])} | "
             f"{ratio:.2f}x | {aim_s} | {met} |"
         )
+    if big.get("floor_haswell"):
+        ratio = med["attrib_full"] / big["floor_haswell"]
+        lines.append(
+            f"| full diagnostics with dfbeta (`dfbeta=True`) vs Haswell-kernel floor | {size} | {fmt_ms(med['attrib_full'])} | "
+            f"numpy `X.T @ X`, OPENBLAS_CORETYPE=Haswell (own process) | {fmt_ms(big['floor_haswell'])} | "
+            f"{ratio:.2f}x | <= {AIM_FLOOR:g}x | {verdict(ratio <= AIM_FLOOR)} |"
+        )
     lines += [
         "",
-        f"Peak extra memory (MiB of ru_maxrss over the data, fresh process per method, {size}; "
+        f"Peak extra memory (MiB of peak RSS over the data, fresh process per method, {size}; "
         f"X itself is {n_big * BIG_D * 8 / 2**20:.0f} MiB):",
         "",
         "| method | attrib (MiB) | numpy closed form (MiB) | numpy / attrib | aim | met |",
@@ -364,18 +459,22 @@ def build_tables(sm: dict, big: dict, mem: dict, n_big: int, reps: dict) -> list
     ]
     for at, np_, label in (
         ("attrib_press", "numpy_press", "fit + leverages + PRESS"),
-        ("attrib_full", "numpy_full", "full diagnostics with dfbeta"),
+        ("attrib_full", "numpy_full", "full diagnostics with dfbeta (`dfbeta=True`)"),
+        ("attrib_full_lazy", "numpy_full", "full diagnostics, dfbeta on first access"),
     ):
         ratio = mem[np_] / mem[at] if mem[at] > 0 else float("inf")
         lines.append(
-            f"| {label} | {mem[at]:.1f} | {mem[np_]:.1f} | {ratio:.2f}x | attrib < numpy | {verdict(mem[at] < mem[np_])} |"
+            f"| {label} | {mem[at]:.1f} | {mem[np_]:.1f} | {ratio:.2f}x | attrib < numpy | "
+            f"{verdict(mem[at] < mem[np_])} |"
         )
     lines.append(f"| numpy `X.T @ X` (floor) | - | {mem['floor_xtx']:.1f} | - | - | - |")
+    raw = {k: ", ".join(f"{x:.2f}" for x in sorted(v[1])) for k, v in sm["rows"].items()}
     lines += [
         "",
-        f"Agreement checked before timing/printing: attrib vs statsmodels max rel. deviation "
-        f"{sm['max_rel_dev']:.1e}; attrib vs numpy closed form {big['max_rel_dev']:.1e} "
-        "(assert_allclose rtol 1e-8).",
+        f"statsmodels runs (s): dfbeta {raw['dfbeta']}; summary {raw['summary']}.",
+        f"Agreement (assert_allclose rtol 1e-8, checked before printing), largest deviation relative "
+        f"to each array's largest entry: attrib vs statsmodels {sm['max_rel_dev']:.1e}, "
+        f"attrib vs numpy closed form {big['max_rel_dev']:.1e}.",
     ]
     return lines
 
@@ -407,6 +506,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--memory-child", choices=BIG_METHODS, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=BIG_N, help=argparse.SUPPRESS)
     ap.add_argument("--d", type=int, default=BIG_D, help=argparse.SUPPRESS)
+    # Internal: X.T @ X timed in a fresh process under OPENBLAS_CORETYPE=Haswell.
+    ap.add_argument("--floor-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--repeats", type=int, default=5, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
@@ -415,21 +517,27 @@ def main(argv=None) -> None:
     if args.memory_child:
         memory_child(args.memory_child, args.n, args.d, args.seed)
         return
+    if args.floor_child:
+        floor_child(args.n, args.d, args.repeats, args.seed)
+        return
     reps = {"sm": 1 if args.quick else 3, "big": 2 if args.quick else 5}
     n_big = QUICK_BIG_N if args.quick else BIG_N
     command = "python bench/bench_linear.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
 
+    other_load = OtherLoad()
     env = environment()
     print("\n".join(env), flush=True)
     print(f"\n[1/3] statsmodels vs attrib, n={SMALL_N}, d={SMALL_D} ...", flush=True)
     sm = run_statsmodels(reps["sm"], args.seed)
     print(f"[2/3] numpy closed form, X.T @ X and attrib, n={n_big:,}, d={BIG_D} ...", flush=True)
     big = run_big(n_big, BIG_D, reps["big"], args.seed)
+    big["floor_haswell"] = run_floor_haswell(n_big, BIG_D, reps["big"], args.seed)
     print("[3/3] peak memory, one subprocess per method ...", flush=True)
     mem = run_memory(n_big, BIG_D, args.seed)
 
+    env.append(other_load.report())
     tables = build_tables(sm, big, mem, n_big, reps)
-    print("\n" + "\n".join(tables))
+    print("\n" + env[-1] + "\n\n" + "\n".join(tables))
 
     if args.write if args.write is not None else not args.quick:
         date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -33,13 +33,14 @@ def assert_close(actual, desired, rtol=RTOL, atol=ATOL):
 
 
 # ---------------------------------------------------------------- OLS vs statsmodels
+@pytest.mark.parametrize("eager", [False, True], ids=["lazy-dfbeta", "eager-dfbeta"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_ols_matches_statsmodels_olsinfluence(rng, fit_intercept):
+def test_ols_matches_statsmodels_olsinfluence(rng, fit_intercept, eager):
     X, y = make_data(rng, n=150, d=5, offset=3.0)
     Z = sm.add_constant(X) if fit_intercept else X
     ols = sm.OLS(y, Z).fit()
     infl = ols.get_influence()
-    r = attrib.linear_loo(X, y, fit_intercept=fit_intercept)
+    r = attrib.linear_loo(X, y, fit_intercept=fit_intercept, dfbeta=eager)
     assert_close(full_params(r.intercept_, r.coef_, fit_intercept), ols.params)
     assert_close(r.hat, infl.hat_matrix_diag)
     assert_close(r.resid, ols.resid)
@@ -69,11 +70,12 @@ def test_ols_matches_brute_force_refits(rng):
 
 
 # ---------------------------------------------------------------- WLS
-def test_wls_matches_weighted_refits(rng):
+@pytest.mark.parametrize("eager", [False, True], ids=["lazy-dfbeta", "eager-dfbeta"])
+def test_wls_matches_weighted_refits(rng, eager):
     X, y = make_data(rng, n=50, d=3)
     w = rng.uniform(0.2, 3.0, size=50)
     w[[3, 17]] = 0.0  # zero weight = deleted row
-    r = attrib.linear_loo(X, y, sample_weight=w)
+    r = attrib.linear_loo(X, y, sample_weight=w, dfbeta=eager)
     b, coef = refit_least_squares(X, y, w)
     assert_close(r.coef_, coef)
     assert_close(r.intercept_, b)
@@ -153,6 +155,18 @@ def test_ridge_underdetermined_is_fine(rng):
     keep = np.arange(15) != 4
     bi, ci = refit_least_squares(X[keep], y[keep], alpha=2.0)
     assert_close(r.dfbeta[4], full_params(b, coef) - full_params(bi, ci))
+
+
+def test_eager_and_lazy_dfbeta_agree(rng):
+    X, y = make_data(rng, n=3000, d=12, offset=1.0)
+    w = rng.uniform(0.1, 2.0, size=3000)
+    lazy = attrib.linear_loo(X, y, alpha=0.3, sample_weight=w)
+    eager = attrib.linear_loo(X, y, alpha=0.3, sample_weight=w, dfbeta=True)
+    assert "dfbeta" in eager.__dict__  # computed by the fit, not on access
+    assert_close(eager.dfbeta, lazy.dfbeta, rtol=1e-12, atol=1e-14)
+    assert_close(eager.hat, lazy.hat, rtol=1e-12, atol=1e-15)
+    with pytest.raises(TypeError, match="dfbeta must be True or False"):
+        attrib.linear_loo(X, y, dfbeta="yes")
 
 
 # ---------------------------------------------------------------- predictions at new points
@@ -246,13 +260,14 @@ def test_group_whose_removal_is_singular_is_nan_with_warning(rng):
 
 
 # ---------------------------------------------------------------- leverage one
-def test_leverage_one_rows_are_nan_and_warned(rng):
+@pytest.mark.parametrize("eager", [False, True], ids=["lazy-dfbeta", "eager-dfbeta"])
+def test_leverage_one_rows_are_nan_and_warned(rng, eager):
     X, y = make_data(rng, n=30, d=2)
     dummy = np.zeros((30, 1))
     dummy[7] = 1.0  # a column only row 7 uses: the fit interpolates row 7, h_7 = 1
     X = np.hstack([X, dummy])
     with pytest.warns(attrib.LeverageOneWarning, match="rows 7 have leverage 1"):
-        r = attrib.linear_loo(X, y)
+        r = attrib.linear_loo(X, y, dfbeta=eager)
     assert r.leverage_one.tolist() == [i == 7 for i in range(30)]
     for name in ("loo_resid", "cooks_distance", "resid_studentized_external", "dffits", "cov_ratio"):
         assert np.isnan(getattr(r, name)[7]), name

@@ -34,6 +34,9 @@ def test_one_and_two_threads_are_bitwise_equal(big, core, monkeypatch):
     assert_array_equal(one.prediction_change(X[:50]), two.prediction_change(X[:50]))
     groups = np.arange(30000) % 97
     assert_array_equal(one.group_loo(groups).dfbeta, two.group_loo(groups).dfbeta)
+    eager = [attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, dfbeta=True, n_jobs=k) for k in (1, 2)]
+    for f in FIELDS:
+        assert_array_equal(getattr(eager[0], f), getattr(eager[1], f), err_msg=f)
 
 
 def test_default_threads_follow_threadpoolctl(big):

@@ -34,13 +34,30 @@ void register_linear(py::module_& m) {
   // Every kernel releases the GIL after its arguments are converted: the Eigen::Ref views stay
   // valid because the caller's arguments keep the arrays alive, and no Python object is touched
   // until the lambda returns and pybind11 converts the result with the GIL held again.
+  // Returns (fit, dfbeta): dfbeta is None unless with_dfbeta, which fills it in the same pass.
   m.def(
       "linear_fit",
-      [](const CRef& X, const VRef& y, const VRef& w, double alpha, bool fit_intercept, int n_threads) {
-        py::gil_scoped_release nogil;
-        return attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads);
+      [](const CRef& X, const VRef& y, const VRef& w, double alpha, bool fit_intercept, int n_threads,
+         bool with_dfbeta) -> py::tuple {
+        attrib::LinearFit fit;
+        if (!with_dfbeta) {
+          {
+            py::gil_scoped_release nogil;
+            fit = attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads);
+          }
+          return py::make_tuple(std::move(fit), py::none());
+        }
+        py::array_t<double> out = numpy_matrix(X.rows(), X.cols() + (fit_intercept ? 1 : 0));
+        Eigen::Map<RowMatrixXd> o = view(out);
+        Eigen::Ref<RowMatrixXd> ref(o);
+        {
+          py::gil_scoped_release nogil;
+          fit = attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads, &ref);
+        }
+        return py::make_tuple(std::move(fit), out);
       },
-      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "alpha"_a, "fit_intercept"_a, "n_threads"_a);
+      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "alpha"_a, "fit_intercept"_a, "n_threads"_a,
+      "with_dfbeta"_a = false);
 
   m.def(
       "linear_dfbeta",

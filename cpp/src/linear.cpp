@@ -135,8 +135,11 @@ std::string fmt(double v) {
 }  // namespace
 
 LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
-                     const Eigen::Ref<const Eigen::VectorXd>& w, double alpha, bool fit_intercept, int n_threads) {
-  const Index n = X.rows(), d = X.cols();
+                     const Eigen::Ref<const Eigen::VectorXd>& w, double alpha, bool fit_intercept, int n_threads,
+                     Eigen::Ref<RowMatrixXd>* dfbeta) {
+  const Index n = X.rows(), d = X.cols(), off = fit_intercept ? 1 : 0;
+  if (dfbeta && (dfbeta->rows() != n || dfbeta->cols() != d + off))
+    throw std::invalid_argument("linear_fit: dfbeta must be n x p");
   if (y.size() != n) throw std::invalid_argument("linear_fit: y must have one entry per row of X");
   if (w.size() != 0 && w.size() != n) throw std::invalid_argument("linear_fit: w must be empty or of length n");
   if (!(alpha >= 0.0)) throw std::invalid_argument("linear_fit: alpha must be >= 0");
@@ -178,12 +181,39 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
   fit.resid.resize(n);
   const double h0 = fit_intercept ? 1.0 / fit.sum_w : 0.0;
   const bool unit = w.size() == 0;
+  if (!dfbeta) {
+    for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
+      RowMatrixXd T;
+      centred_rows(X, fit, r0, m, T);
+      fit.resid.segment(r0, m) = (y.segment(r0, m).array() - fit.y_mean).matrix() - T * fit.coef;
+      Eigen::VectorXd h = times_chol_inv_t(fit, T).rowwise().squaredNorm().array() + h0;
+      if (!unit) h = h.cwiseProduct(w.segment(r0, m));
+      fit.hat.segment(r0, m) = h;
+    });
+    return fit;
+  }
+  // With dfbeta wanted now, one GEMM per block gives both: V = Xc G^{-1} holds the dfbeta rows up
+  // to their scale, and h_i = w_i (xc_i . V_i + h0). This skips the separate leverage product.
+  const Eigen::MatrixXd Ginv = gram_inverse(fit);
+  Eigen::Ref<RowMatrixXd>& out = *dfbeta;
   for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
     centred_rows(X, fit, r0, m, T);
-    fit.resid.segment(r0, m) = (y.segment(r0, m).array() - fit.y_mean).matrix() - T * fit.coef;
-    Eigen::VectorXd h = times_chol_inv_t(fit, T).rowwise().squaredNorm().array() + h0;
-    if (!unit) h = h.cwiseProduct(w.segment(r0, m));
+    const Eigen::VectorXd e = (y.segment(r0, m).array() - fit.y_mean).matrix() - T * fit.coef;
+    // The product goes to a contiguous block-sized buffer: GEMM into the (n x (d + 1))-strided
+    // output directly runs slower, and the buffer is still in cache when it is scaled out.
+    RowMatrixXd V(m, d);
+    V.noalias() = T * Ginv;
+    Eigen::VectorXd h = V.cwiseProduct(T).rowwise().sum().array() + h0;
+    Eigen::VectorXd c = e.array() / (1.0 - h.array());
+    if (!unit) {
+      h = h.cwiseProduct(w.segment(r0, m));
+      c = w.segment(r0, m).cwiseProduct(e).array() / (1.0 - h.array());
+    }
+    auto coef_part = out.block(r0, off, m, d);
+    coef_part = c.asDiagonal() * V;
+    if (off) out.col(0).segment(r0, m) = c / fit.sum_w - coef_part * fit.x_mean;
+    fit.resid.segment(r0, m) = e;
     fit.hat.segment(r0, m) = h;
   });
   return fit;
@@ -198,9 +228,13 @@ void linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit,
   for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
     centred_rows(X, fit, r0, m, T);
-    T = c.segment(r0, m).asDiagonal() * T;  // scale the block while it is in cache, not the output
+    // Scale the block while it is in cache, and multiply into a contiguous buffer rather than the
+    // (n x (d + 1))-strided output, where the GEMM runs slower.
+    T = c.segment(r0, m).asDiagonal() * T;
+    RowMatrixXd V(m, d);
+    V.noalias() = T * Ginv;  // rows c_i xc_i^T G^{-1}
     auto coef_part = out.block(r0, off, m, d);
-    coef_part.noalias() = T * Ginv;  // rows c_i xc_i^T G^{-1}
+    coef_part = V;
     // Intercept of the original parametrisation: b = y-bar - x-bar^T beta.
     if (off) out.col(0).segment(r0, m) = c.segment(r0, m) / fit.sum_w - coef_part * fit.x_mean;
   });

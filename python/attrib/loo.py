@@ -50,7 +50,9 @@ def _fingerprint(X: np.ndarray) -> int:
     return hash(X[::step].tobytes())
 
 
-def linear_loo(X, y, alpha=0.0, sample_weight=None, fit_intercept=True, *, n_jobs=None) -> LinearLOOResult:
+def linear_loo(
+    X, y, alpha=0.0, sample_weight=None, fit_intercept=True, *, dfbeta=False, n_jobs=None
+) -> LinearLOOResult:
     """Exact leave-one-out diagnostics of an OLS, WLS or ridge fit, without refitting.
 
     Minimises ``sum_i w_i (y_i - b - x_i @ coef)**2 + alpha * ||coef||**2`` (the intercept ``b`` is
@@ -72,6 +74,10 @@ def linear_loo(X, y, alpha=0.0, sample_weight=None, fit_intercept=True, *, n_job
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weights; a zero weight is the same as deleting the row.
     fit_intercept : bool, default True
+    dfbeta : bool, default False
+        Compute the (n, p) ``dfbeta`` now, in the same pass over X as the leverages, instead of on
+        first access (which costs one more O(n d^2) pass). Either way the values are exact; the
+        two paths may differ in the last bits.
     n_jobs : int, optional
         Threads. None follows OpenMP (``OMP_NUM_THREADS``, threadpoolctl); negative values count
         back from the number of threads. Results are bitwise identical for every value.
@@ -94,6 +100,8 @@ def linear_loo(X, y, alpha=0.0, sample_weight=None, fit_intercept=True, *, n_job
     alpha = check_alpha(alpha)
     if not isinstance(fit_intercept, (bool, np.bool_)):
         raise TypeError(f"fit_intercept must be True or False, got {fit_intercept!r}")
+    if not isinstance(dfbeta, (bool, np.bool_)):
+        raise TypeError(f"dfbeta must be True or False, got {dfbeta!r}")
     fit_intercept = bool(fit_intercept)
     n_threads = resolve_n_jobs(n_jobs)
     p = d + int(fit_intercept)
@@ -106,7 +114,9 @@ def linear_loo(X, y, alpha=0.0, sample_weight=None, fit_intercept=True, *, n_job
             "use alpha > 0 (ridge)"
         )
     core = _dispatch.core
-    fit = core.linear_fit(Xa, ya, _NO_WEIGHTS if w is None else w, alpha, fit_intercept, n_threads)
+    fit, dfbeta_now = core.linear_fit(
+        Xa, ya, _NO_WEIGHTS if w is None else w, alpha, fit_intercept, n_threads, bool(dfbeta)
+    )
     if fit.rcond < ILL_CONDITIONED_RCOND:
         warnings.warn(
             f"the design is ill-conditioned (reciprocal condition number {fit.rcond:.2g} of the "
@@ -114,7 +124,11 @@ def linear_loo(X, y, alpha=0.0, sample_weight=None, fit_intercept=True, *, n_job
             IllConditionedWarning,
             stacklevel=2,
         )
-    return LinearLOOResult(fit, Xa, w, alpha, n_obs, n_threads, feature_names, core)
+    result = LinearLOOResult(fit, Xa, w, alpha, n_obs, n_threads, feature_names, core)
+    if dfbeta_now is not None:
+        dfbeta_now[result.leverage_one] = np.nan  # undefined rows, as on the lazy path
+        result.__dict__["dfbeta"] = dfbeta_now  # fills the cached_property
+    return result
 
 
 class LinearLOOResult(AttributionResult):

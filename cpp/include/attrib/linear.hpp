@@ -32,8 +32,12 @@ struct LinearFit {
 /// Fit, leverages and residuals in O(n d^2): one pass for the means, one for G, one for the
 /// leverages. `w` of size 0 means unit weights. Throws std::domain_error for a singular design.
 /// Bitwise identical for any n_threads (fixed row chunks, partial sums added in chunk order).
+/// When `dfbeta` is given (n x p), the leverage pass also fills it, as linear_dfbeta would with
+/// c_i = w_i e_i / (1 - h_i): one O(n d^2) pass fewer than asking for it afterwards. Leverages
+/// then come from that product and may differ from the other path in the last bits.
 LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
-                     const Eigen::Ref<const Eigen::VectorXd>& w, double alpha, bool fit_intercept, int n_threads);
+                     const Eigen::Ref<const Eigen::VectorXd>& w, double alpha, bool fit_intercept, int n_threads,
+                     Eigen::Ref<RowMatrixXd>* dfbeta = nullptr);
 
 /// DFBETA scaled per row: row i is c_i A^{-1} z_i in the original parametrisation, with the
 /// intercept in column 0 when the model has one (n x p). With c_i = w_i e_i / (1 - h_i) this is
