@@ -20,4 +20,5 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
         "Threads a kernel uses when not told: the OpenMP default (OMP_NUM_THREADS, threadpoolctl).");
   attrib_bindings::register_smw(m);
   attrib_bindings::register_linear(m);
+  attrib_bindings::register_shapley(m);
 }

@@ -12,6 +12,7 @@ from ._dispatch import core as _core_module
 from .exceptions import AttribWarning, IllConditionedWarning, LeverageOneWarning
 from .loo import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
+from .shapley import ShapleyResult, data_shapley, knn_shapley
 
 __version__ = "0.1.0"
 
@@ -22,8 +23,11 @@ __all__ = [
     "IllConditionedWarning",
     "LeverageOneWarning",
     "LinearLOOResult",
+    "ShapleyResult",
     "build_info",
+    "data_shapley",
     "datasets",
+    "knn_shapley",
     "linear_group_loo",
     "linear_loo",
 ]

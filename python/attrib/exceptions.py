@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AttribWarning", "IllConditionedWarning", "LeverageOneWarning"]
+__all__ = ["AttribWarning", "IllConditionedWarning", "LeverageOneWarning", "StoppedEarlyWarning", "UtilityError"]
 
 
 class AttribWarning(UserWarning):
@@ -18,3 +18,12 @@ class LeverageOneWarning(AttribWarning):
 
 class IllConditionedWarning(AttribWarning):
     """The problem is solvable but so ill-conditioned that results may have lost many digits."""
+
+
+class StoppedEarlyWarning(AttribWarning):
+    """A Monte Carlo run stopped before converging (Ctrl-C or the time budget); the result holds
+    what was computed so far and is marked ``converged=False``."""
+
+
+class UtilityError(ValueError):
+    """A utility raised, or returned NaN, inf or a non-number; the message names the subset."""
