@@ -144,3 +144,36 @@ def test_builtin_and_estimator_paths_agree(logistic_game):
                                scoring="accuracy", empty_score=max(yt.mean(), 1 - yt.mean()), **kw)
     np.testing.assert_allclose(fast.values, slow.values, rtol=0, atol=1e-12)
     np.testing.assert_allclose(fast.stderr, slow.stderr, rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def knn_game():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(8)
+    n = 9
+    X = rng.normal(size=(n, 2))
+    y = (X[:, 1] > 0).astype(int)
+    y[[2, 6]] = 1 - y[[2, 6]]  # two flipped labels
+    Xt = rng.normal(size=(50, 2))
+    yt = (Xt[:, 1] > 0).astype(int)
+
+    def utility(idx):
+        if idx.size == 0:
+            return max(yt.mean(), 1 - yt.mean())
+        model = KNeighborsClassifier(n_neighbors=min(3, idx.size), algorithm="brute").fit(X[idx], y[idx])
+        return accuracy_score(yt, model.predict(Xt))
+
+    return X, y, Xt, yt, all_subset_utilities(n, utility)
+
+
+@pytest.mark.parametrize("semivalue,kind,ab", CASES[:2] + CASES[3:], ids=["shapley", "beta(4,1)", "banzhaf"])
+def test_knn_estimates_cover_exact_values(knn_game, semivalue, kind, ab):
+    X, y, Xt, yt, u = knn_game
+    exact = exact_semivalue(len(X), u, kind, *ab)
+    budget = 20000 if kind == "banzhaf" else 3000
+    res = attrib.data_shapley(X, y, Xt, yt, utility="knn", k=3, semivalue=semivalue, max_permutations=budget,
+                              rtol=None, seed=3, progress=False)
+    z = np.abs(res.values - exact) / res.stderr
+    assert (z < 4).all(), z
+    assert np.mean(z < 1.96) >= 0.7

@@ -16,7 +16,8 @@ METRIC = {"r2": 0, "neg_mse": 1, "accuracy": 2, "neg_log_loss": 3}
 
 
 def walk(core, X, y, Xt, yt, model, metric, order, alpha=1.0, C=1.0, refactor_every=32):
-    return core.walk_order(X, y, Xt, yt, model, METRIC[metric], alpha, C, refactor_every, order.astype(np.int64))
+    return core.walk_order(X, y, Xt, yt, model, METRIC[metric], alpha, C, refactor_every, np.zeros((0, 0), np.int32),
+                           1, 2, order.astype(np.int64))
 
 
 @pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -81,3 +82,42 @@ def test_logistic_prefixes_equal_fresh_fits(rng, core, metric):
             else:
                 ref = -log_loss(yt, lr.predict_proba(Xt)[:, 1], labels=[0, 1])
         assert abs(got[k] - ref) <= 1e-8, (k, got[k], ref)
+
+
+def _knn_reference(X, y, Xt, yt, S, k):
+    """KNeighborsClassifier refit, with the documented rules for sets smaller than k."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if S.size == 0:
+        counts = np.bincount(yt, minlength=3)
+        return counts.max() / yt.size
+    kk = min(k, S.size)
+    model = KNeighborsClassifier(n_neighbors=kk, algorithm="brute").fit(X[S], y[S])
+    # scikit-learn labels classes by the subset's own labels; map its argmax back
+    return accuracy_score(yt, model.predict(Xt))
+
+
+@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_knn_prefixes_equal_fresh_fits(rng, core, k):
+    n, d, m = 150, 4, 60
+    X = rng.normal(size=(n, d))
+    y = (np.digitize(X[:, 0] + 0.7 * rng.normal(size=n), [-0.5, 0.5])).astype(np.int64)  # 3 classes
+    Xt = rng.normal(size=(m, d))
+    yt = np.digitize(Xt[:, 0], [-0.5, 0.5]).astype(np.int64)
+    ranks = core.knn_ranks(X, Xt, 1)
+    order = rng.permutation(n).astype(np.int64)
+    got = core.walk_order(X, y.astype(float), Xt, yt.astype(float), 2, METRIC["accuracy"], 1.0, 1.0, 32, ranks, k, 3,
+                          order)
+    ref = [_knn_reference(X, y, Xt, yt, order[:j], k) for j in range(n + 1)]
+    # Vote ties: scikit-learn picks the lowest label among the subset's classes, as attrib does.
+    assert_allclose(got, ref, rtol=0, atol=1e-15)
+
+
+def test_knn_ranks_match_sorted_distances(rng):
+    X = rng.normal(size=(50, 3))
+    Xt = rng.normal(size=(7, 3))
+    ranks = _dispatch.core.knn_ranks(X, Xt, 2)
+    d = ((Xt[:, None] - X[None]) ** 2).sum(-1)
+    for j in range(7):
+        np.testing.assert_array_equal(np.argsort(ranks[j]), np.argsort(d[j], kind="stable"))

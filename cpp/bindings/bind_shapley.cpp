@@ -20,6 +20,8 @@ using CRef = Eigen::Ref<const RowMatrixXd>;
 using VRef = Eigen::Ref<const Eigen::VectorXd>;
 using LRef = Eigen::Ref<const attrib::LabelVector>;
 using IntRowMatrix = Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RankMatrix = Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RankRef = Eigen::Ref<const RankMatrix>;
 using ByteRowMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace attrib_bindings {
@@ -27,7 +29,8 @@ namespace attrib_bindings {
 namespace {
 
 attrib::UtilitySpec make_spec(const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model,
-                              int metric, double alpha, double C, std::int64_t refactor_every) {
+                              int metric, double alpha, double C, std::int64_t refactor_every, const RankRef& ranks,
+                              std::int64_t k, std::int64_t n_classes) {
   if (X.cols() != X_test.cols() || y.size() != X.rows() || y_test.size() != X_test.rows())
     throw std::invalid_argument("utility: inconsistent shapes");
   if (refactor_every < 1) throw std::invalid_argument("utility: refactor_every must be >= 1");
@@ -44,6 +47,13 @@ attrib::UtilitySpec make_spec(const CRef& X, const VRef& y, const CRef& X_test, 
   s.alpha = alpha;
   s.C = C;
   s.refactor_every = refactor_every;
+  if (s.model == attrib::UtilityModel::kKnn) {
+    if (ranks.rows() != X_test.rows() || ranks.cols() != X.rows())
+      throw std::invalid_argument("utility: knn ranks must be n_test x n");
+    s.knn_rank = ranks.data();
+  }
+  s.k = k;
+  s.n_classes = n_classes;
   return s;
 }
 
@@ -96,10 +106,12 @@ void register_shapley(py::module_& m) {
   m.def(
       "walk_permutations",
       [](const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model, int metric, double alpha,
-         double C, std::int64_t refactor_every, std::uint64_t seed, std::int64_t first_id, std::int64_t count,
+         double C, std::int64_t refactor_every, const RankRef& ranks, std::int64_t k, std::int64_t n_classes,
+         std::uint64_t seed, std::int64_t first_id, std::int64_t count,
          bool antithetic, bool truncate, double rtol, double full_utility, std::int64_t patience,
          std::int64_t burn_in, int n_threads) {
-        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every);
+        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every, ranks, k,
+                                                   n_classes);
         attrib::Truncation t;
         t.enabled = truncate;
         t.rtol = rtol;
@@ -115,15 +127,17 @@ void register_shapley(py::module_& m) {
                               py::cast(std::move(w.evaluated)));
       },
       "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "model"_a, "metric"_a,
-      "alpha"_a, "C"_a, "refactor_every"_a, "seed"_a, "first_id"_a, "count"_a, "antithetic"_a, "truncate"_a, "rtol"_a,
+      "alpha"_a, "C"_a, "refactor_every"_a, "ranks"_a.noconvert(), "k"_a, "n_classes"_a, "seed"_a, "first_id"_a, "count"_a, "antithetic"_a, "truncate"_a, "rtol"_a,
       "full_utility"_a, "patience"_a, "burn_in"_a, "n_threads"_a);
 
   m.def(
       "evaluate_subsets",
       [](const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model, int metric, double alpha,
-         double C, std::int64_t refactor_every, std::uint64_t seed, std::int64_t first_id, std::int64_t count,
+         double C, std::int64_t refactor_every, const RankRef& ranks, std::int64_t k, std::int64_t n_classes,
+         std::uint64_t seed, std::int64_t first_id, std::int64_t count,
          int n_threads) {
-        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every);
+        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every, ranks, k,
+                                                   n_classes);
         attrib::SubsetSamples s;
         {
           py::gil_scoped_release nogil;
@@ -132,18 +146,28 @@ void register_shapley(py::module_& m) {
         return py::make_tuple(py::cast(std::move(s.masks)), py::cast(std::move(s.utilities)));
       },
       "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "model"_a, "metric"_a,
-      "alpha"_a, "C"_a, "refactor_every"_a, "seed"_a, "first_id"_a, "count"_a, "n_threads"_a);
+      "alpha"_a, "C"_a, "refactor_every"_a, "ranks"_a.noconvert(), "k"_a, "n_classes"_a, "seed"_a, "first_id"_a, "count"_a, "n_threads"_a);
 
   m.def(
       "walk_order",
       [](const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model, int metric, double alpha,
-         double C, std::int64_t refactor_every, const Eigen::Ref<const Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>>& order) {
-        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every);
+         double C, std::int64_t refactor_every, const RankRef& ranks, std::int64_t k, std::int64_t n_classes,
+         const Eigen::Ref<const Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>>& order) {
+        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every, ranks, k,
+                                                   n_classes);
         py::gil_scoped_release nogil;
         return attrib::walk_order(spec, order.data(), order.size());
       },
       "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "model"_a, "metric"_a,
-      "alpha"_a, "C"_a, "refactor_every"_a, "order"_a.noconvert());
+      "alpha"_a, "C"_a, "refactor_every"_a, "ranks"_a.noconvert(), "k"_a, "n_classes"_a, "order"_a.noconvert());
+
+  m.def(
+      "knn_ranks",
+      [](const CRef& X, const CRef& X_test, int n_threads) {
+        py::gil_scoped_release nogil;
+        return attrib::knn_ranks(X, X_test, n_threads);
+      },
+      "X"_a.noconvert(), "X_test"_a.noconvert(), "n_threads"_a);
 }
 
 }  // namespace attrib_bindings

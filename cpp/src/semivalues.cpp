@@ -12,6 +12,7 @@ namespace attrib {
 
 std::unique_ptr<UtilityWalker> make_ridge_walker(const UtilitySpec& spec);
 std::unique_ptr<UtilityWalker> make_logistic_walker(const UtilitySpec& spec);
+std::unique_ptr<UtilityWalker> make_knn_walker(const UtilitySpec& spec);
 
 std::unique_ptr<UtilityWalker> make_walker(const UtilitySpec& spec) {
   if (spec.n < 1 || spec.d < 1 || spec.m < 1) throw std::invalid_argument("utility: empty training or test data");
@@ -20,6 +21,8 @@ std::unique_ptr<UtilityWalker> make_walker(const UtilitySpec& spec) {
       return make_ridge_walker(spec);
     case UtilityModel::kLogistic:
       return make_logistic_walker(spec);
+    case UtilityModel::kKnn:
+      return make_knn_walker(spec);
   }
   throw std::invalid_argument("utility: unknown model");
 }

@@ -40,9 +40,12 @@ from .results import AttributionResult
 __all__ = ["ShapleyResult", "data_shapley", "knn_shapley"]
 
 #: Built-in utilities: model code and (default metric, allowed metrics) for the C++ kernel.
-_MODELS = {"ridge": 0, "logistic": 1}
+_MODELS = {"ridge": 0, "logistic": 1, "knn": 2}
 _METRICS = {"r2": 0, "neg_mse": 1, "accuracy": 2, "neg_log_loss": 3}
-_MODEL_METRICS = {"ridge": ("r2", "neg_mse"), "logistic": ("accuracy", "neg_log_loss")}
+_MODEL_METRICS = {"ridge": ("r2", "neg_mse"), "logistic": ("accuracy", "neg_log_loss"), "knn": ("accuracy",)}
+#: Largest n_test x n rank table the "knn" utility builds (int32).
+KNN_RANK_MAX_BYTES = 2**31
+_NO_RANKS = np.zeros((0, 0), np.int32)
 #: Samples per block: fixed, so results never depend on n_jobs (a block is one C++ call).
 DEFAULT_BLOCK_SIZE = 32
 _MAX_HISTORY = 256
@@ -144,10 +147,12 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
 class _BuiltinUtility:
     """A built-in utility evaluated by the C++ kernels (the whole block in one call, GIL released)."""
 
-    def __init__(self, name, X, y, X_test, y_test, metric, alpha, C, refactor_every):
+    def __init__(self, name, X, y, X_test, y_test, metric, alpha, C, refactor_every, ranks=_NO_RANKS, k=1,
+                 n_classes=2):
         self.name = name
         self.n = X.shape[0]
-        self.args = (X, y, X_test, y_test, _MODELS[name], _METRICS[metric], alpha, C, refactor_every)
+        self.args = (X, y, X_test, y_test, _MODELS[name], _METRICS[metric], alpha, C, refactor_every, ranks, k,
+                     n_classes)
 
     def full(self) -> float:
         return float(_dispatch.core.walk_order(*self.args, np.arange(self.n, dtype=np.int64))[-1])
@@ -273,7 +278,7 @@ def _parse_semivalue(semivalue):
 
 
 def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue="shapley", *, metric=None,
-                 alpha=1.0, C=1.0, scoring=None, empty_score=None, max_permutations=None, rtol=0.05, atol=None,
+                 alpha=1.0, C=1.0, k=5, scoring=None, empty_score=None, max_permutations=None, rtol=0.05, atol=None,
                  min_permutations=None, time_budget=None, truncation=None, truncation_patience=1,
                  truncation_burn_in=0.0, antithetic=False, seed=0, n_jobs=None, progress=True,
                  block_size=DEFAULT_BLOCK_SIZE, refactor_every=32) -> ShapleyResult:
@@ -283,7 +288,7 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     ----------
     X, y : training data. For a Python-callable utility, ``X`` may be just the number of points.
     X_test, y_test : the test set the utility scores on (built-in utilities and estimators).
-    utility : "ridge", "logistic", a scikit-learn estimator, or a callable ``utility(indices) -> float``
+    utility : "ridge", "logistic", "knn", a scikit-learn estimator, or a callable ``utility(indices) -> float``
         - "ridge": scikit-learn's ``Ridge(alpha)`` with an intercept, scored by ``metric`` "r2"
           (default) or "neg_mse" on the test set. Exact rank-one updates along each permutation,
           the Cholesky factor recomputed every ``refactor_every`` steps. The empty set predicts
@@ -293,6 +298,11 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
           tight tolerance, so every prefix is the real fit. The empty set predicts the test set's
           majority class (TMC-Shapley's baseline); a subset with one class predicts that class
           (log-loss: probability (k1 + 1) / (k + 2)).
+        - "knn": test accuracy of ``KNeighborsClassifier(k)`` (uniform weights, Euclidean; vote ties
+          to the smallest label, distance ties to the lower training index); a subset with fewer
+          than k points votes with all of them; the empty set predicts the test majority class.
+          Each test point keeps a heap of its k nearest points in the prefix (O(n_test log k) per
+          step); needs an n_test x n int32 rank table.
         - an estimator: cloned, fitted and scored (``scoring``, default ``estimator.score``) on every
           subset; classifiers on one-class subsets predict that class; the empty set scores
           ``empty_score`` (required).
@@ -363,7 +373,8 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
             raise ValueError(f"truncation_burn_in must be a fraction in [0, 1], got {truncation_burn_in!r}")
     n_threads = resolve_n_jobs(n_jobs)
 
-    util = _make_utility(utility, X, y, X_test, y_test, metric, alpha, C, scoring, empty_score, refactor_every)
+    util = _make_utility(utility, X, y, X_test, y_test, metric, alpha, C, k, scoring, empty_score, refactor_every,
+                         n_threads)
     n = util.n
     t_start = time.perf_counter()
 
@@ -441,7 +452,8 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
                          seed=seed, elapsed=time.perf_counter() - t_start)
 
 
-def _make_utility(utility, X, y, X_test, y_test, metric, alpha, C, scoring, empty_score, refactor_every):
+def _make_utility(utility, X, y, X_test, y_test, metric, alpha, C, k, scoring, empty_score, refactor_every,
+                  n_threads):
     if isinstance(utility, str):
         name = utility.strip().lower()
         if name not in _MODELS:
@@ -464,6 +476,16 @@ def _make_utility(utility, X, y, X_test, y_test, metric, alpha, C, scoring, empt
             yl = as_labels(y, "y", n)
             ytl = as_labels(y_test, "y_test", Xt.shape[0], what="X_test")
             classes, codes, test_codes = encode_labels(yl, ytl)
+            if name == "knn":
+                if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+                    raise ValueError(f"k must be a positive integer, got {k!r}")
+                need = 4 * n * Xt.shape[0]
+                if need > KNN_RANK_MAX_BYTES:
+                    raise ValueError(f"the knn utility needs an n_test x n rank table of {need / 2**30:.1f} GiB; "
+                                     "use fewer test points, or attrib.knn_shapley (exact, streaming)")
+                ranks = _dispatch.core.knn_ranks(Xa, Xt, n_threads)
+                return _BuiltinUtility(name, Xa, codes.astype(np.float64), Xt, test_codes.astype(np.float64), metric,
+                                       1.0, 1.0, refactor_every, ranks, int(k), int(classes.size))
             if classes.size != 2:
                 raise ValueError(f"the logistic utility needs exactly 2 classes in y, got {classes.size}")
             if (test_codes < 0).any():

@@ -12,7 +12,7 @@
 namespace attrib {
 
 /// Which model a built-in utility fits, and how it is scored on the test set.
-enum class UtilityModel { kRidge = 0, kLogistic = 1 };
+enum class UtilityModel { kRidge = 0, kLogistic = 1, kKnn = 2 };
 enum class UtilityMetric { kR2 = 0, kNegMse = 1, kAccuracy = 2, kNegLogLoss = 3 };
 
 /// Everything a built-in utility needs. The arrays are views of the caller's data, which must
@@ -30,7 +30,15 @@ struct UtilitySpec {
   Index refactor_every = 32; ///< ridge: recompute the Cholesky factor from scratch this often
   double newton_tol = 1e-10; ///< logistic: stop Newton when the step is below this (max norm)
   int max_newton_iter = 100;
+  const std::int32_t* knn_rank = nullptr;  ///< knn: m x n, rank of training point i for test point j
+  Index k = 5;                             ///< knn: neighbours
+  Index n_classes = 2;                     ///< knn/logistic: labels are codes 0..n_classes-1
 };
+
+/// Rank (0 = nearest) of every training point for every test point, by squared Euclidean
+/// distance, ties to the lower training index (m x n int32; the "knn" utility's lookup table).
+Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> knn_ranks(
+    const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const RowMatrixXd>& X_test, int n_threads);
 
 /// The model and its score while points are added one at a time. Not thread safe: each thread
 /// makes its own walker from the shared (read-only) spec.
