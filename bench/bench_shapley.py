@@ -182,6 +182,7 @@ def main():
     if not Path(args.peer_python).exists():
         sys.exit(f"pyDVL's Python not found at {args.peer_python}: python -m venv /work/venv-pydvl && "
                  "/work/venv-pydvl/bin/pip install 'pydvl==0.10.0' 'numpy<2' scikit-learn")
+    load_start = os.getloadavg()[0]
     rows = []
     for kind, data in (("logistic", "breast_cancer"), ("ridge", "diabetes")):
         for truncate in (False, True):
@@ -198,7 +199,9 @@ def main():
               f"{info['core']} ({info['isa']}), OpenMP {info['openmp']}, pyDVL {peer_version} with n_jobs=1 "
               f"(its own venv). Medians of {args.repeat} attrib runs and {args.peer_repeat} pyDVL runs "
               f"({PERMUTATIONS} permutations each for Monte Carlo; synthetic KNN: 1 pyDVL run). Speedup = attrib "
-              "utility evaluations per second / pyDVL's (Monte Carlo), or pyDVL wall / attrib wall (KNN).", ""]
+              "utility evaluations per second / pyDVL's (Monte Carlo), or pyDVL wall / attrib wall (KNN). "
+              f"Load average at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} on a shared machine: "
+              "a load above the CPU count slows both sides, and the single-process peer most.", ""]
     table = fmt_table(rows)
     print("\n".join(header + table))
     if not args.quick:

@@ -214,6 +214,8 @@ def test_bad_arguments(reg, clf):
         attrib.data_shapley(Xc, np.zeros(40), Xct, yct, utility="logistic", **kw)
     with pytest.raises(ValueError, match="exactly 2 classes"):
         attrib.data_shapley(Xc, np.arange(40) % 3, Xct, yct, utility="logistic", **kw)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        attrib.data_shapley(Xc, yc, Xct, yct, utility="knn", k=0, **kw)
     with pytest.raises(ValueError, match="absent from y"):
         attrib.data_shapley(Xc, yc, Xct, yct + 5, utility="logistic", **kw)
     with pytest.raises(ValueError, match="empty_score"):

@@ -165,7 +165,7 @@ class _BuiltinUtility:
 
     def subsets(self, seed, first, count, n_threads):
         masks, u = _dispatch.core.evaluate_subsets(*self.args, seed, first, count, n_threads)
-        return masks, u, int(np.count_nonzero(masks)) + count
+        return masks, u, count
 
 
 class _CallableUtility:
