@@ -150,3 +150,14 @@ def test_bad_inputs(rng):
         attrib.knn_shapley(X, y + 0.5, Xt, yt)
     with pytest.raises(TypeError, match="noconvert|incompatible"):
         _dispatch.core.knn_shapley(X.astype(np.float32), y, Xt, yt, 1, False, 2, 1)
+
+
+def test_equals_stored_pydvl_values():
+    # pyDVL 0.10's KNNShapleyValuation on continuous data (no distance ties), written by
+    # bench/make_pydvl_knn_reference.py; pyDVL itself needs numpy < 2 and is not a test dependency.
+    from pathlib import Path
+
+    ref = np.load(Path(__file__).parent / "data" / "pydvl_knn_shapley.npz")
+    for k in (1, 5, 20):
+        got = attrib.knn_shapley(ref["X"], ref["y"], ref["X_test"], ref["y_test"], k=k).values
+        assert_allclose(got, ref[f"values_k{k}"], rtol=0, atol=1e-12)
