@@ -36,14 +36,14 @@ def clf(rng):
 @pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @pytest.mark.parametrize("utility,semivalue,extra", [
     ("ridge", "shapley", {}), ("ridge", "banzhaf", {}), ("ridge", "beta(16,1)", {"truncation": 0.05}),
-    ("logistic", "shapley", {"antithetic": True}), ("logistic", "banzhaf", {})])
+    ("logistic", "shapley", {"antithetic": True}), ("logistic", "banzhaf", {}), ("knn", "beta(4,1)", {})])
 def test_bitwise_identical_for_any_n_jobs(core, monkeypatch, rng, utility, semivalue, extra):
     monkeypatch.setattr(_dispatch, "core", core)
     X = rng.normal(size=(120, 4))
     y = X[:, 0] + rng.normal(size=120)
     Xt = rng.normal(size=(50, 4))
     yt = Xt[:, 0] + rng.normal(size=50)
-    if utility == "logistic":
+    if utility in ("logistic", "knn"):
         y, yt = (y > 0).astype(int), (yt > 0).astype(int)
     runs = [attrib.data_shapley(X, y, Xt, yt, utility=utility, semivalue=semivalue, max_permutations=100, rtol=None,
                                 seed=123, n_jobs=j, progress=False, **extra) for j in (1, 2)]
