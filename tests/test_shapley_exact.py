@@ -12,6 +12,7 @@ from scipy.special import comb
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, r2_score
+from threadpoolctl import threadpool_limits
 
 import attrib
 
@@ -151,10 +152,11 @@ def knn_game():
     from sklearn.neighbors import KNeighborsClassifier
 
     rng = np.random.default_rng(8)
-    n = 9
+    n = 8
     X = rng.normal(size=(n, 2))
     y = (X[:, 1] > 0).astype(int)
     y[[2, 6]] = 1 - y[[2, 6]]  # two flipped labels
+    y[:2] = [0, 1]
     Xt = rng.normal(size=(50, 2))
     yt = (Xt[:, 1] > 0).astype(int)
 
@@ -164,7 +166,8 @@ def knn_game():
         model = KNeighborsClassifier(n_neighbors=min(3, idx.size), algorithm="brute").fit(X[idx], y[idx])
         return accuracy_score(yt, model.predict(Xt))
 
-    return X, y, Xt, yt, all_subset_utilities(n, utility)
+    with threadpool_limits(1):  # scikit-learn's threaded neighbour search is slow on tiny problems
+        return X, y, Xt, yt, all_subset_utilities(n, utility)
 
 
 @pytest.mark.parametrize("semivalue,kind,ab", CASES[:2] + CASES[3:], ids=["shapley", "beta(4,1)", "banzhaf"])

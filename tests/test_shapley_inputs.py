@@ -39,8 +39,8 @@ def clf(rng):
     ("logistic", "shapley", {"antithetic": True}), ("logistic", "banzhaf", {}), ("knn", "beta(4,1)", {})])
 def test_bitwise_identical_for_any_n_jobs(core, monkeypatch, rng, utility, semivalue, extra):
     monkeypatch.setattr(_dispatch, "core", core)
-    X = rng.normal(size=(120, 4))
-    y = X[:, 0] + rng.normal(size=120)
+    X = rng.normal(size=(200, 4))  # 32 x 200 steps per block: above the kernels' serial threshold
+    y = X[:, 0] + rng.normal(size=200)
     Xt = rng.normal(size=(50, 4))
     yt = Xt[:, 0] + rng.normal(size=50)
     if utility in ("logistic", "knn"):

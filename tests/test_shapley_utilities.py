@@ -8,6 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
+from threadpoolctl import threadpool_limits
 
 from attrib import _dispatch
 
@@ -97,10 +98,11 @@ def _knn_reference(X, y, Xt, yt, S, k):
     return accuracy_score(yt, model.predict(Xt))
 
 
-@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @pytest.mark.parametrize("k", [1, 3, 6])
-def test_knn_prefixes_equal_fresh_fits(rng, core, k):
-    n, d, m = 150, 4, 60
+def test_knn_prefixes_equal_fresh_fits(rng, k):
+    # Integer arithmetic only (ranks, votes): one CPU variant suffices.
+    core = _dispatch.core
+    n, d, m = 90, 4, 60
     X = rng.normal(size=(n, d))
     y = (np.digitize(X[:, 0] + 0.7 * rng.normal(size=n), [-0.5, 0.5])).astype(np.int64)  # 3 classes
     Xt = rng.normal(size=(m, d))
@@ -109,7 +111,8 @@ def test_knn_prefixes_equal_fresh_fits(rng, core, k):
     order = rng.permutation(n).astype(np.int64)
     got = core.walk_order(X, y.astype(float), Xt, yt.astype(float), 2, METRIC["accuracy"], 1.0, 1.0, 32, ranks, k, 3,
                           order)
-    ref = [_knn_reference(X, y, Xt, yt, order[:j], k) for j in range(n + 1)]
+    with threadpool_limits(1):  # scikit-learn's threaded neighbour search is slow on tiny problems
+        ref = [_knn_reference(X, y, Xt, yt, order[:j], k) for j in range(n + 1)]
     # Vote ties: scikit-learn picks the lowest label among the subset's classes, as attrib does.
     assert_allclose(got, ref, rtol=0, atol=1e-15)
 

@@ -114,10 +114,12 @@ Eigen::VectorXd knn_shapley(const Eigen::Ref<const RowMatrixXd>& X, const Eigen:
   const double K = double(k), inv_classes = soft_label ? 1.0 / double(n_classes) : 0.0;
   constexpr Index kTestBlock = 16;  // test points per distance GEMM
 
+  // Tiny problems run serially (the parallel region would cost more); chunks stay the same, so
+  // the result does not depend on that choice.
   const int nt = resolve_threads(n_threads);
   ErrorVault vault;
 #ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && plan.n_chunks > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && plan.n_chunks > 1 && n * m_test >= 65536)
 #endif
   for (Index c = 0; c < plan.n_chunks; ++c) {
     vault.run([&] {

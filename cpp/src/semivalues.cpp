@@ -28,6 +28,10 @@ std::unique_ptr<UtilityWalker> make_walker(const UtilitySpec& spec) {
 }
 
 namespace {
+// Below this many utility steps in a block (permutations x points) a parallel region costs more
+// than it saves, badly so when the cores are shared; results do not depend on the choice.
+constexpr std::int64_t kMinParallelSteps = 4096;
+
 void check_finite(double u, const char* where, std::int64_t id, Index k) {
   if (!std::isfinite(u))
     throw std::domain_error(std::string("utility: non-finite value in ") + where + " " + std::to_string(id) +
@@ -47,7 +51,7 @@ PermutationWalks walk_permutations(const UtilitySpec& spec, std::uint64_t seed, 
   const int nt = resolve_threads(n_threads);
   ErrorVault vault;
 #ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && count > 1)
+#pragma omp parallel num_threads(nt) if (nt > 1 && count > 1 && count * n >= kMinParallelSteps)
 #endif
   {
     std::unique_ptr<UtilityWalker> walker;
@@ -91,7 +95,7 @@ SubsetSamples evaluate_subsets(const UtilitySpec& spec, std::uint64_t seed, std:
   const int nt = resolve_threads(n_threads);
   ErrorVault vault;
 #ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && count > 1)
+#pragma omp parallel num_threads(nt) if (nt > 1 && count > 1 && count * n >= kMinParallelSteps)
 #endif
   {
     std::unique_ptr<UtilityWalker> walker;
