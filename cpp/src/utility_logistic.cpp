@@ -29,6 +29,12 @@ using ConstRowMap = Eigen::Map<const RowMatrixXd>;
 using ConstVecMap = Eigen::Map<const Eigen::VectorXd>;
 
 // log(1 + exp(-z)) without overflow.
+// -log(DBL_EPSILON): scikit-learn's log_loss clips probabilities to [eps, 1 - eps].
+const double kMaxLogLoss = -std::log(std::numeric_limits<double>::epsilon());
+
+// Largest margin drift for which a kept Hessian term counts as current (weights within ~5 %).
+constexpr double kStaleMargin = 0.05;
+
 inline double softplus_neg(double z) { return std::max(-z, 0.0) + std::log1p(std::exp(-std::abs(z))); }
 inline double sigmoid(double z) {
   if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
@@ -50,6 +56,7 @@ class LogisticWalker final : public UtilityWalker {
     z_.resize(s.d + 1);
     grad_.resize(s.d + 1);
     Zs_.resize(s.n, s.d + 1);
+    built_margin_.resize(s.n);
   }
 
   double reset() override {
@@ -105,6 +112,7 @@ class LogisticWalker final : public UtilityWalker {
       root[r] = std::sqrt(s_.C * q * (1.0 - q));
     }
     weighted_ = root.asDiagonal() * Zs_.topRows(k_);
+    built_margin_.head(k_) = margin;
     H_.setZero();
     H_.selfadjointView<Eigen::Lower>().rankUpdate(weighted_.transpose());
     H_.diagonal().tail(s_.d).array() += 1.0;
@@ -114,8 +122,22 @@ class LogisticWalker final : public UtilityWalker {
   // Adds the newest point's Hessian term at theta_ (the other points' terms are kept).
   void add_newest_to_hessian() {
     z_ = Zs_.row(k_ - 1).transpose();
-    const double q = sigmoid(z_.dot(theta_));
+    built_margin_[k_ - 1] = z_.dot(theta_);
+    const double q = sigmoid(built_margin_[k_ - 1]);
     H_.selfadjointView<Eigen::Lower>().rankUpdate(z_, s_.C * q * (1.0 - q));
+  }
+
+  // True when some point's margin moved by more than kStaleMargin since its Hessian term was
+  // computed: its weight q(1 - q) may then be off by more than about 5 %, and a small step
+  // taken with that matrix no longer proves convergence (near separation the true weights
+  // shrink, so a stale Hessian understates the distance to the optimum).
+  bool hessian_stale(const Eigen::VectorXd& margin) const {
+    return (margin - built_margin_.head(k_)).cwiseAbs().maxCoeff() > kStaleMargin;
+  }
+
+  void rebuild(const Eigen::VectorXd& margin) {
+    exact_hessian(margin);
+    llt_.compute(H_.selfadjointView<Eigen::Lower>());
   }
 
   // Newton's method warm-started from the previous prefix's solution, with the Hessian kept
@@ -143,6 +165,11 @@ class LogisticWalker final : public UtilityWalker {
       const double size = step_.lpNorm<Eigen::Infinity>();
       const double scale = std::max(1.0, theta_.lpNorm<Eigen::Infinity>());
       if (size <= s_.newton_tol * scale) {
+        if (hessian_stale(margin)) {  // confirm with the exact Hessian before stopping
+          rebuild(margin);
+          previous_step = std::numeric_limits<double>::infinity();
+          continue;
+        }
         theta_ -= step_;  // below tolerance: take it without a line search
         return;
       }
@@ -172,13 +199,15 @@ class LogisticWalker final : public UtilityWalker {
           size * (size / previous_step) <= s_.newton_tol * scale) {
         // Steps shrink at least geometrically (ratio below 0.1): the next one, about
         // size^2 / previous, would be below tolerance, so this iterate is converged to it.
-        return;
+        if (!hessian_stale(margin)) return;
+        rebuild(margin);
+        previous_step = std::numeric_limits<double>::infinity();
+        continue;
       }
       // Slow contraction (or a damped step) means the kept Hessian is stale: rebuild it here.
       // (A ratio of 0.03 balanced rebuilds against extra steps on the breast cancer benchmark.)
       if (a < 1.0 || size > 0.03 * previous_step) {
-        exact_hessian(margin);
-        llt_.compute(H_.selfadjointView<Eigen::Lower>());
+        rebuild(margin);
         previous_step = std::numeric_limits<double>::infinity();
       } else {
         previous_step = size;
@@ -195,7 +224,10 @@ class LogisticWalker final : public UtilityWalker {
       if (s_.metric == UtilityMetric::kAccuracy)
         score += ((t > 0) == one) ? 1.0 : 0.0;  // scikit-learn predicts class 1 when the margin is > 0
       else
-        score -= softplus_neg(one ? t : -t);  // log-likelihood of the observed label
+        // minus the log-likelihood of the observed label, with the probability clipped to
+        // [eps, 1 - eps] as scikit-learn's log_loss does (a confident mistake costs at most
+        // -log(eps) = 36.04, not its full margin)
+        score -= std::min(softplus_neg(one ? t : -t), kMaxLogLoss);
     }
     return score / double(s_.m);
   }
@@ -214,6 +246,7 @@ class LogisticWalker final : public UtilityWalker {
   Eigen::MatrixXd H_;  // lower triangle: the (possibly slightly stale) Hessian
   Eigen::LLT<Eigen::MatrixXd> llt_;
   bool hessian_valid_ = false;
+  Eigen::VectorXd built_margin_;  // each point's margin when its Hessian term was computed
   Eigen::VectorXd z_, grad_, step_;
 };
 

@@ -28,7 +28,7 @@ struct UtilitySpec {
   double alpha = 1.0;        ///< ridge penalty (> 0)
   double C = 1.0;            ///< logistic inverse penalty, as scikit-learn's C
   Index refactor_every = 32; ///< ridge: recompute the Cholesky factor from scratch this often
-  double newton_tol = 1e-10; ///< logistic: stop Newton when the step is below this (max norm)
+  double newton_tol = 1e-12; ///< logistic: stop Newton when the step is below this (relative, max norm)
   int max_newton_iter = 100;
   const std::int32_t* knn_rank = nullptr;  ///< knn: m x n, rank of training point i for test point j
   Index k = 5;                             ///< knn: neighbours
