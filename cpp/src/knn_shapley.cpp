@@ -26,17 +26,25 @@ class RadixRanker {
       keys_[i] = (u >> 63) ? ~u : (u | (std::uint64_t{1} << 63));
       order[i] = static_cast<std::uint32_t>(i);
     }
+    // All eight byte histograms in one read of the keys; a byte that is the same for every key
+    // (typically the sign and top exponent bits) needs no pass at all.
+    std::size_t count[8][257];
+    std::memset(count, 0, sizeof count);
+    for (Index i = 0; i < n; ++i) {
+      const std::uint64_t k = keys_[i];
+      for (int b = 0; b < 8; ++b) ++count[b][((k >> (8 * b)) & 0xFF) + 1];
+    }
     std::uint64_t* src_k = keys_.data();
     std::uint64_t* dst_k = keys_tmp_.data();
     std::uint32_t* src_i = order.data();
     std::uint32_t* dst_i = idx_tmp_.data();
-    for (int shift = 0; shift < 64; shift += 8) {
-      std::size_t count[257] = {0};
-      for (Index i = 0; i < n; ++i) ++count[((src_k[i] >> shift) & 0xFF) + 1];
-      if (count[((src_k[0] >> shift) & 0xFF) + 1] == static_cast<std::size_t>(n)) continue;  // one bucket: no-op
-      for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+    for (int b = 0; b < 8; ++b) {
+      std::size_t* c = count[b];
+      if (c[((src_k[0] >> (8 * b)) & 0xFF) + 1] == static_cast<std::size_t>(n)) continue;  // one bucket: no-op
+      for (int v = 0; v < 256; ++v) c[v + 1] += c[v];
+      const int shift = 8 * b;
       for (Index i = 0; i < n; ++i) {
-        const std::size_t pos = count[(src_k[i] >> shift) & 0xFF]++;
+        const std::size_t pos = c[(src_k[i] >> shift) & 0xFF]++;
         dst_k[pos] = src_k[i];
         dst_i[pos] = src_i[i];
       }
