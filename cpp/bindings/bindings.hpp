@@ -7,4 +7,5 @@ namespace attrib_bindings {
 void register_linear(pybind11::module_& m);
 void register_glm(pybind11::module_& m);
 void register_smw(pybind11::module_& m);
+void register_shapley(pybind11::module_& m);
 }  // namespace attrib_bindings

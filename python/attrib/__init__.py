@@ -14,6 +14,7 @@ from .exceptions import ConvergenceWarning, NotAtOptimumWarning
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .loo import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
+from .shapley import ShapleyResult, data_shapley, knn_shapley
 
 __version__ = "0.1.0"
 
@@ -24,8 +25,11 @@ __all__ = [
     "IllConditionedWarning",
     "LeverageOneWarning",
     "LinearLOOResult",
+    "ShapleyResult",
     "build_info",
+    "data_shapley",
     "datasets",
+    "knn_shapley",
     "linear_group_loo",
     "linear_loo",
     # GLM leave-one-out (attrib.glm)

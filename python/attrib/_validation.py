@@ -16,11 +16,14 @@ from . import _dispatch
 __all__ = [
     "as_float_matrix",
     "as_float_vector",
+    "as_labels",
     "check_alpha",
     "check_binary_labels",
     "check_counts",
+    "check_positive",
     "check_sample_weight",
     "column_names",
+    "encode_labels",
     "resolve_n_jobs",
 ]
 
@@ -158,3 +161,58 @@ def check_counts(y, name: str, n: int) -> np.ndarray:
         i = int(np.argmax(arr < 0))
         raise ValueError(f"{name} must be non-negative counts for family='poisson' (index {i} is {arr[i]})")
     return arr
+
+
+def as_labels(y, name: str, n: int, *, what: str = "X") -> np.ndarray:
+    """Class labels as a 1-D array of length n (integers, booleans, strings or integral floats)."""
+    if y is None:
+        raise TypeError(f"{name} must be an array of class labels, got None")
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got {arr.ndim}-D array of shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{what} has {n} rows but {name} has {arr.shape[0]}")
+    if arr.dtype.kind in "cMmV" or (arr.dtype.kind == "O" and n and not isinstance(arr[0], (str, numbers.Integral))):
+        raise TypeError(f"{name} must hold class labels (integers or strings), got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        _check_finite(arr, name)
+        if (arr != np.round(arr)).any():
+            i = int(np.argmax(arr != np.round(arr)))
+            raise ValueError(f"{name} must hold class labels, but index {i} is {arr[i]} (not an integer)")
+    return arr
+
+
+def encode_labels(y: np.ndarray, y_test: np.ndarray, *, min_classes: int = 2):
+    """Integer codes (int64) of y and y_test over the classes of y; errors when y has fewer than
+    `min_classes` classes. Test labels absent from y get code -1 (never a match)."""
+    classes = np.unique(y)
+    if classes.size < min_classes:
+        raise ValueError(
+            f"y must hold at least {min_classes} classes, got {classes.size} ({classes.tolist()[:5]})"
+        )
+    codes = np.searchsorted(classes, y).astype(np.int64)
+    pos = np.clip(np.searchsorted(classes, y_test), 0, classes.size - 1)
+    test_codes = np.where(classes[pos] == y_test, pos, -1).astype(np.int64)
+    return classes, codes, test_codes
+
+
+def check_positive(value, name: str, *, integer: bool = False, allow_none: bool = False):
+    """A finite number > 0 (an integer when asked), or None when allowed."""
+    if value is None and allow_none:
+        return None
+    if integer:
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be a positive integer, got {type(value).__name__}") from None
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return value

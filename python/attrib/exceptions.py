@@ -1,8 +1,17 @@
-"""Warnings attrib raises. All derive from :class:`AttribWarning`, so one filter silences them."""
+"""Warnings (all derived from :class:`AttribWarning`, so one filter silences them) and errors
+attrib raises."""
 
 from __future__ import annotations
 
-__all__ = ["AttribWarning", "IllConditionedWarning", "LeverageOneWarning"]
+__all__ = [
+    "AttribWarning",
+    "ConvergenceWarning",
+    "IllConditionedWarning",
+    "LeverageOneWarning",
+    "NotAtOptimumWarning",
+    "StoppedEarlyWarning",
+    "UtilityError",
+]
 
 
 class AttribWarning(UserWarning):
@@ -30,4 +39,10 @@ class NotAtOptimumWarning(AttribWarning):
     precision leave-one-out needs; attrib refitted precisely and used its own coefficients."""
 
 
-__all__ += ["ConvergenceWarning", "NotAtOptimumWarning"]
+class StoppedEarlyWarning(AttribWarning):
+    """A Monte Carlo run stopped before converging (Ctrl-C or the time budget); the result holds
+    what was computed so far and is marked ``converged=False``."""
+
+
+class UtilityError(ValueError):
+    """A utility raised, or returned NaN, inf or a non-number; the message names the subset."""
