@@ -66,24 +66,6 @@ Eigen::VectorXd hess_solve(const GlmFit& fit, const Eigen::VectorXd& v) {
   return fit.chol_inv.transpose().triangularView<Eigen::Upper>() * t;
 }
 
-template <class Body>
-void for_each_block(Index n, Index block, int n_threads, Body&& body) {
-  const Index n_blocks = (n + block - 1) / block;
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n_blocks > 1)
-#endif
-  for (Index b = 0; b < n_blocks; ++b) {
-    vault.run([&] {
-      const Index r0 = b * block;
-      body(r0, std::min(block, n - r0));
-    });
-  }
-  (void)nt;
-  vault.rethrow();
-}
-
 // Runs body(task, scratch) for every task in [0, n_tasks), with one Scratch per thread reused
 // across its tasks: fresh block-sized buffers per task would page-fault (glibc serves them by
 // mmap), which cost as much as the arithmetic. Tasks are fixed, so no result depends on which
@@ -523,142 +505,133 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
   // whole block. B depends only on n, so the blocks (and the bits) are the same for any thread count.
   const Index B = std::clamp<Index>((Index(1) << 20) / std::max<Index>(n, 1), 8, 64);
   const Index n_blocks = (m_rows + B - 1) / B;
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n_blocks > 1)
-#endif
-  for (Index blk = 0; blk < n_blocks; ++blk) {
-    vault.run([&] {
-      const Index j0 = blk * B, k = std::min(B, m_rows - j0);
-      RowMatrixXd Zb(k, p);
-      for (Index j = 0; j < k; ++j) {
-        const Index i = rows[j0 + j];
-        if (off) Zb(j, 0) = 1.0;
-        Zb.row(j).tail(d) = X.row(i);
+  parallel_for(n_blocks, n_threads, [&](Index blk) {
+    const Index j0 = blk * B, k = std::min(B, m_rows - j0);
+    RowMatrixXd Zb(k, p);
+    for (Index j = 0; j < k; ++j) {
+      const Index i = rows[j0 + j];
+      if (off) Zb(j, 0) = 1.0;
+      Zb.row(j).tail(d) = X.row(i);
+    }
+    RowMatrixXd U = Zb;  // becomes Z_b H^{-1}: row j is u_j = H^{-1} z_j
+    mul_lt_inv(fit, U);
+    mul_l_inv(fit, U);
+    Eigen::MatrixXd Theta(p, k);
+    Eigen::VectorXd cdown(k), one_minus_h(k), prev(k);
+    std::vector<std::uint8_t> newton_mode(k, 0), restarted(k, 0);
+    std::vector<Index> active;
+    for (Index j = 0; j < k; ++j) {
+      const Index i = rows[j0 + j];
+      const double s = weight(w, i);
+      cdown[j] = s * fit.d2[i];
+      one_minus_h[j] = 1.0 - cdown[j] * Zb.row(j).dot(U.row(j));
+      prev[j] = std::numeric_limits<double>::infinity();
+      if (s == 0.0) {  // a zero-weight row is already left out
+        Theta.col(j) = theta_hat;
+        res.n_iter[j0 + j] = 0;
+        res.converged[j0 + j] = 1;
+        continue;
       }
-      RowMatrixXd U = Zb;  // becomes Z_b H^{-1}: row j is u_j = H^{-1} z_j
-      mul_lt_inv(fit, U);
-      mul_l_inv(fit, U);
-      Eigen::MatrixXd Theta(p, k);
-      Eigen::VectorXd cdown(k), one_minus_h(k), prev(k);
-      std::vector<std::uint8_t> newton_mode(k, 0), restarted(k, 0);
-      std::vector<Index> active;
-      for (Index j = 0; j < k; ++j) {
-        const Index i = rows[j0 + j];
-        const double s = weight(w, i);
-        cdown[j] = s * fit.d2[i];
-        one_minus_h[j] = 1.0 - cdown[j] * Zb.row(j).dot(U.row(j));
-        prev[j] = std::numeric_limits<double>::infinity();
-        if (s == 0.0) {  // a zero-weight row is already left out
-          Theta.col(j) = theta_hat;
-          res.n_iter[j0 + j] = 0;
-          res.converged[j0 + j] = 1;
-          continue;
-        }
-        if (one_minus_h[j] < kLeverageOneTol) continue;  // undefined: stays NaN, not converged
-        // Start from the Newton step: theta_(i) ~ theta-hat + s d1 H_(i)^{-1} z_i (Sherman-Morrison).
-        Theta.col(j) = theta_hat + (s * fit.d1[i] / one_minus_h[j]) * U.row(j).transpose();
-        active.push_back(j);
+      if (one_minus_h[j] < kLeverageOneTol) continue;  // undefined: stays NaN, not converged
+      // Start from the Newton step: theta_(i) ~ theta-hat + s d1 H_(i)^{-1} z_i (Sherman-Morrison).
+      Theta.col(j) = theta_hat + (s * fit.d1[i] / one_minus_h[j]) * U.row(j).transpose();
+      active.push_back(j);
+    }
+    Eigen::MatrixXd Eta, Lg, G;  // column-major: one contiguous column per left-out row
+    const Eigen::ArrayXd y_all = y;
+    const Eigen::ArrayXd s_all = w.size() == 0 ? Eigen::ArrayXd::Ones(n) : Eigen::ArrayXd(w);
+    Eigen::ArrayXd d1col;
+    for (int it = 1; it <= max_iter && !active.empty(); ++it) {
+      const Index A = static_cast<Index>(active.size());
+      Eigen::MatrixXd Ta(p, A);
+      for (Index a = 0; a < A; ++a) Ta.col(a) = Theta.col(active[a]);
+      // Linear predictors of every training row under each active iterate.
+      Eta.noalias() = X * Ta.bottomRows(d);
+      if (off) Eta.rowwise() += Ta.row(0);
+      Lg.resize(n, A);
+      for (Index a = 0; a < A; ++a) {
+        loss_derivs_array(fit.family, y_all, Eta.col(a).array(), nullptr, &d1col, nullptr);
+        Lg.col(a) = (s_all * d1col).matrix();
       }
-      Eigen::MatrixXd Eta, Lg, G;  // column-major: one contiguous column per left-out row
-      const Eigen::ArrayXd y_all = y;
-      const Eigen::ArrayXd s_all = w.size() == 0 ? Eigen::ArrayXd::Ones(n) : Eigen::ArrayXd(w);
-      Eigen::ArrayXd d1col;
-      for (int it = 1; it <= max_iter && !active.empty(); ++it) {
-        const Index A = static_cast<Index>(active.size());
-        Eigen::MatrixXd Ta(p, A);
-        for (Index a = 0; a < A; ++a) Ta.col(a) = Theta.col(active[a]);
-        // Linear predictors of every training row under each active iterate.
-        Eta.noalias() = X * Ta.bottomRows(d);
-        if (off) Eta.rowwise() += Ta.row(0);
-        Lg.resize(n, A);
-        for (Index a = 0; a < A; ++a) {
-          loss_derivs_array(fit.family, y_all, Eta.col(a).array(), nullptr, &d1col, nullptr);
-          Lg.col(a) = (s_all * d1col).matrix();
-        }
-        for (Index a = 0; a < A; ++a) Lg(rows[j0 + active[a]], a) = 0.0;  // the left-out row
-        G.resize(p, A);
-        G.bottomRows(d).noalias() = X.transpose() * Lg;
-        if (off) G.row(0) = Lg.colwise().sum();
-        G.bottomRows(d) += l2 * Ta.bottomRows(d);
+      for (Index a = 0; a < A; ++a) Lg(rows[j0 + active[a]], a) = 0.0;  // the left-out row
+      G.resize(p, A);
+      G.bottomRows(d).noalias() = X.transpose() * Lg;
+      if (off) G.row(0) = Lg.colwise().sum();
+      G.bottomRows(d) += l2 * Ta.bottomRows(d);
 
-        std::vector<Index> still;
-        for (Index a = 0; a < A; ++a) {
-          const Index j = active[a], i = rows[j0 + j];
-          res.n_iter[j0 + j] = it;
-          Eigen::VectorXd theta = Theta.col(j);
-          const double scale = 1.0 + max_abs(theta);
-          bool done = false;
-          if (!newton_mode[j]) {
-            // Chord step: (H - c z z^T)^{-1} g by Sherman-Morrison with the full fit's factor.
-            const Eigen::VectorXd v = hess_solve(fit, G.col(a));
-            const Eigen::VectorXd delta = v + (cdown[j] * Zb.row(j).dot(v) / one_minus_h[j]) * U.row(j).transpose();
-            const double step = max_abs(delta);
-            if (std::isfinite(step) && (step <= tol * scale || step <= 0.5 * prev[j])) {
-              Theta.col(j) = theta - delta;
-              done = step <= tol * scale;
-              prev[j] = step;
-            } else {
-              newton_mode[j] = 1;  // not contracting: this row needs its own Hessian
-              prev[j] = std::numeric_limits<double>::infinity();
-            }
-          }
-          if (newton_mode[j]) {
-            // Damped Newton on this row's leave-one-out objective: Hessian at the iterate, and a
-            // backtracking line search, so far-off starts (leverage near 1) still converge.
-            Eigen::MatrixXd Hj;
-            const double F0 = loo_objective(X, y, w, fit, i, theta, &Hj);
-            Eigen::LLT<Eigen::MatrixXd> llt(Hj);
-            if (llt.info() != Eigen::Success || !std::isfinite(F0)) {
-              // A far-off iterate where the Hessian vanishes: restart once from the full fit.
-              if (restarted[j]) continue;  // stays NaN, not converged
-              restarted[j] = 1;
-              Theta.col(j) = theta_hat;
-              prev[j] = std::numeric_limits<double>::infinity();
-              still.push_back(j);
-              continue;
-            }
-            const Eigen::VectorXd delta = llt.solve(G.col(a));
-            const double step = max_abs(delta), dec = G.col(a).dot(delta);
-            if (step <= tol * scale || (step <= 1e-8 * scale && step > 0.5 * prev[j])) {
-              Theta.col(j) = theta - delta;  // converged, or at the rounding floor of this problem
-              done = true;
-            } else {
-              bool accepted = false;
-              double t = 1.0;
-              const bool near = in_quadratic_region(dec, F0, step, scale);
-              for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
-                const Eigen::VectorXd trial = theta - t * delta;
-                const double Ft = loo_objective(X, y, w, fit, i, trial, nullptr);
-                if (std::isfinite(Ft) && (near || Ft <= F0 - 1e-4 * t * dec + 1e-13 * std::abs(F0))) {
-                  Theta.col(j) = trial;
-                  accepted = true;
-                }
-              }
-              if (!accepted) continue;  // no descent possible: stays NaN, not converged
-            }
+      std::vector<Index> still;
+      for (Index a = 0; a < A; ++a) {
+        const Index j = active[a], i = rows[j0 + j];
+        res.n_iter[j0 + j] = it;
+        Eigen::VectorXd theta = Theta.col(j);
+        const double scale = 1.0 + max_abs(theta);
+        bool done = false;
+        if (!newton_mode[j]) {
+          // Chord step: (H - c z z^T)^{-1} g by Sherman-Morrison with the full fit's factor.
+          const Eigen::VectorXd v = hess_solve(fit, G.col(a));
+          const Eigen::VectorXd delta = v + (cdown[j] * Zb.row(j).dot(v) / one_minus_h[j]) * U.row(j).transpose();
+          const double step = max_abs(delta);
+          if (std::isfinite(step) && (step <= tol * scale || step <= 0.5 * prev[j])) {
+            Theta.col(j) = theta - delta;
+            done = step <= tol * scale;
             prev[j] = step;
-          }
-          if (done) {
-            res.converged[j0 + j] = 1;
           } else {
-            still.push_back(j);
+            newton_mode[j] = 1;  // not contracting: this row needs its own Hessian
+            prev[j] = std::numeric_limits<double>::infinity();
           }
         }
-        active.swap(still);
+        if (newton_mode[j]) {
+          // Damped Newton on this row's leave-one-out objective: Hessian at the iterate, and a
+          // backtracking line search, so far-off starts (leverage near 1) still converge.
+          Eigen::MatrixXd Hj;
+          const double F0 = loo_objective(X, y, w, fit, i, theta, &Hj);
+          Eigen::LLT<Eigen::MatrixXd> llt(Hj);
+          if (llt.info() != Eigen::Success || !std::isfinite(F0)) {
+            // A far-off iterate where the Hessian vanishes: restart once from the full fit.
+            if (restarted[j]) continue;  // stays NaN, not converged
+            restarted[j] = 1;
+            Theta.col(j) = theta_hat;
+            prev[j] = std::numeric_limits<double>::infinity();
+            still.push_back(j);
+            continue;
+          }
+          const Eigen::VectorXd delta = llt.solve(G.col(a));
+          const double step = max_abs(delta), dec = G.col(a).dot(delta);
+          if (step <= tol * scale || (step <= 1e-8 * scale && step > 0.5 * prev[j])) {
+            Theta.col(j) = theta - delta;  // converged, or at the rounding floor of this problem
+            done = true;
+          } else {
+            bool accepted = false;
+            double t = 1.0;
+            const bool near = in_quadratic_region(dec, F0, step, scale);
+            for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
+              const Eigen::VectorXd trial = theta - t * delta;
+              const double Ft = loo_objective(X, y, w, fit, i, trial, nullptr);
+              if (std::isfinite(Ft) && (near || Ft <= F0 - 1e-4 * t * dec + 1e-13 * std::abs(F0))) {
+                Theta.col(j) = trial;
+                accepted = true;
+              }
+            }
+            if (!accepted) continue;  // no descent possible: stays NaN, not converged
+          }
+          prev[j] = step;
+        }
+        if (done) {
+          res.converged[j0 + j] = 1;
+        } else {
+          still.push_back(j);
+        }
       }
-      for (Index j = 0; j < k; ++j) {
-        const Index i = rows[j0 + j];
-        if (!res.converged[j0 + j]) continue;
-        res.dcoef.row(j0 + j) = (theta_hat - Theta.col(j)).transpose();
-        res.loo_eta[j0 + j] = Zb.row(j).dot(Theta.col(j));
-        (void)i;
-      }
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+      active.swap(still);
+    }
+    for (Index j = 0; j < k; ++j) {
+      const Index i = rows[j0 + j];
+      if (!res.converged[j0 + j]) continue;
+      res.dcoef.row(j0 + j) = (theta_hat - Theta.col(j)).transpose();
+      res.loo_eta[j0 + j] = Zb.row(j).dot(Theta.col(j));
+      (void)i;
+    }
+  });
   return res;
 }
 
@@ -721,22 +694,13 @@ void glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::R
   test_setup(X_test, y_test, fit, Zt, eta_t, base);
   const Index n_tr = (n + kTrainTile - 1) / kTrainTile, n_te = (m + kTestTile - 1) / kTestTile;
   const Index n_tiles = n_tr * n_te;
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n_tiles > 1)
-#endif
-  for (Index t = 0; t < n_tiles; ++t) {
-    vault.run([&] {
-      const Index r0 = (t / n_te) * kTrainTile, c0 = (t % n_te) * kTestTile;
-      const Index mr = std::min(kTrainTile, n - r0), mc = std::min(kTestTile, m - c0);
-      RowMatrixXd T;
-      change_tile(D, Zt, eta_t, base, y_test, fit.family, r0, mr, c0, mc, T);
-      out.block(r0, c0, mr, mc) = T;
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+  parallel_for(n_tiles, n_threads, [&](Index t) {
+    const Index r0 = (t / n_te) * kTrainTile, c0 = (t % n_te) * kTestTile;
+    const Index mr = std::min(kTrainTile, n - r0), mc = std::min(kTestTile, m - c0);
+    RowMatrixXd T;
+    change_tile(D, Zt, eta_t, base, y_test, fit.family, r0, mr, c0, mc, T);
+    out.block(r0, c0, mr, mc) = T;
+  });
 }
 
 GlmTopK glm_loss_change_topk(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
@@ -755,57 +719,48 @@ GlmTopK glm_loss_change_topk(const Eigen::Ref<const RowMatrixXd>& X_test, const 
   // One test tile per task: each test point's candidates are seen by one thread in training-row
   // order, and the ranking is a total order, so the answer does not depend on the thread count.
   const Index n_te = (m + kTestTile - 1) / kTestTile;
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n_te > 1)
-#endif
-  for (Index tt = 0; tt < n_te; ++tt) {
-    vault.run([&] {
-      const Index c0 = tt * kTestTile, mc = std::min(kTestTile, m - c0);
-      auto worse_help = [](const Ranked& a, const Ranked& b) { return ranks_before(a, b, true); };
-      auto worse_harm = [](const Ranked& a, const Ranked& b) { return ranks_before(a, b, false); };
-      // Heaps whose top is the worst kept candidate.
-      std::vector<std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_help)>> help(
-          mc, std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_help)>(worse_help));
-      std::vector<std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_harm)>> harm(
-          mc, std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_harm)>(worse_harm));
-      RowMatrixXd T;
-      for (Index r0 = 0; r0 < n; r0 += kTrainTile) {
-        const Index mr = std::min(kTrainTile, n - r0);
-        change_tile(D, Zt, eta_t, base, y_test, fit.family, r0, mr, c0, mc, T);
-        for (Index c = 0; c < mc; ++c) {
-          for (Index r = 0; r < mr; ++r) {
-            const Ranked cand{T(r, c), static_cast<std::int64_t>(r0 + r)};
-            if (static_cast<Index>(help[c].size()) < k) {
-              help[c].push(cand);
-            } else if (ranks_before(cand, help[c].top(), true)) {
-              help[c].pop();
-              help[c].push(cand);
-            }
-            if (static_cast<Index>(harm[c].size()) < k) {
-              harm[c].push(cand);
-            } else if (ranks_before(cand, harm[c].top(), false)) {
-              harm[c].pop();
-              harm[c].push(cand);
-            }
+  parallel_for(n_te, n_threads, [&](Index tt) {
+    const Index c0 = tt * kTestTile, mc = std::min(kTestTile, m - c0);
+    auto worse_help = [](const Ranked& a, const Ranked& b) { return ranks_before(a, b, true); };
+    auto worse_harm = [](const Ranked& a, const Ranked& b) { return ranks_before(a, b, false); };
+    // Heaps whose top is the worst kept candidate.
+    std::vector<std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_help)>> help(
+        mc, std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_help)>(worse_help));
+    std::vector<std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_harm)>> harm(
+        mc, std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_harm)>(worse_harm));
+    RowMatrixXd T;
+    for (Index r0 = 0; r0 < n; r0 += kTrainTile) {
+      const Index mr = std::min(kTrainTile, n - r0);
+      change_tile(D, Zt, eta_t, base, y_test, fit.family, r0, mr, c0, mc, T);
+      for (Index c = 0; c < mc; ++c) {
+        for (Index r = 0; r < mr; ++r) {
+          const Ranked cand{T(r, c), static_cast<std::int64_t>(r0 + r)};
+          if (static_cast<Index>(help[c].size()) < k) {
+            help[c].push(cand);
+          } else if (ranks_before(cand, help[c].top(), true)) {
+            help[c].pop();
+            help[c].push(cand);
+          }
+          if (static_cast<Index>(harm[c].size()) < k) {
+            harm[c].push(cand);
+          } else if (ranks_before(cand, harm[c].top(), false)) {
+            harm[c].pop();
+            harm[c].push(cand);
           }
         }
       }
-      for (Index c = 0; c < mc; ++c) {
-        for (Index q = k - 1; q >= 0; --q) {  // the heap pops worst first
-          res.helpful_idx(c0 + c, q) = help[c].top().idx;
-          res.helpful_val(c0 + c, q) = help[c].top().val;
-          help[c].pop();
-          res.harmful_idx(c0 + c, q) = harm[c].top().idx;
-          res.harmful_val(c0 + c, q) = harm[c].top().val;
-          harm[c].pop();
-        }
+    }
+    for (Index c = 0; c < mc; ++c) {
+      for (Index q = k - 1; q >= 0; --q) {  // the heap pops worst first
+        res.helpful_idx(c0 + c, q) = help[c].top().idx;
+        res.helpful_val(c0 + c, q) = help[c].top().val;
+        help[c].pop();
+        res.harmful_idx(c0 + c, q) = harm[c].top().idx;
+        res.harmful_val(c0 + c, q) = harm[c].top().val;
+        harm[c].pop();
       }
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+    }
+  });
   return res;
 }
 
@@ -824,43 +779,34 @@ GlmGroupStep glm_group_step(const Eigen::Ref<const RowMatrixXd>& X, const Eigen:
   GlmGroupStep res;
   res.dcoef = RowMatrixXd::Constant(n_groups, p, kNaN);
   res.ok.assign(static_cast<std::size_t>(n_groups), 0);
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && n_groups > 1)
-#endif
-  for (Index g = 0; g < n_groups; ++g) {
-    vault.run([&] {
-      const Index start = offsets[g], k = offsets[g + 1] - offsets[g];
-      RowMatrixXd W(k, p);
-      Eigen::VectorXd a(k), sqd(k);
-      for (Index r = 0; r < k; ++r) {
-        const Index i = indices[start + r];
-        if (off) W(r, 0) = 1.0;
-        W.row(r).tail(d) = X.row(i);
-        a[r] = -weight(w, i) * fit.d1[i];
-        sqd[r] = std::sqrt(weight(w, i) * fit.d2[i]);
-      }
-      mul_lt_inv(fit, W);  // W W^T = K = Z_G H^{-1} Z_G^T
-      const Eigen::MatrixXd K = W * W.transpose();
-      // H_(G) = H - Z_G^T D Z_G is positive definite iff M = I - D^1/2 K D^1/2 is. Then
-      // (I - D K)^{-1} a = a + D^1/2 M^{-1} D^1/2 K a, with no division by D.
-      Eigen::MatrixXd M = -(sqd.asDiagonal() * K * sqd.asDiagonal());
-      M.diagonal().array() += 1.0;
-      Eigen::LLT<Eigen::MatrixXd> llt(M);
-      if (llt.info() != Eigen::Success) return;
-      const Eigen::MatrixXd Lm = llt.matrixL();
-      if (!(Lm.diagonal().array().square().minCoeff() > kLeverageOneTol)) return;
-      const Eigen::VectorXd r = a + sqd.cwiseProduct(llt.solve(sqd.cwiseProduct(K * a)));
-      // theta-hat - theta_(G) = H^{-1} Z_G^T r = L^{-T} W^T r.
-      const Eigen::VectorXd v = W.transpose() * r;
-      const Eigen::VectorXd u = fit.chol_inv.transpose().triangularView<Eigen::Upper>() * v;
-      res.dcoef.row(g) = u.transpose();
-      res.ok[static_cast<std::size_t>(g)] = 1;
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+  parallel_for(n_groups, n_threads, [&](Index g) {
+    const Index start = offsets[g], k = offsets[g + 1] - offsets[g];
+    RowMatrixXd W(k, p);
+    Eigen::VectorXd a(k), sqd(k);
+    for (Index r = 0; r < k; ++r) {
+      const Index i = indices[start + r];
+      if (off) W(r, 0) = 1.0;
+      W.row(r).tail(d) = X.row(i);
+      a[r] = -weight(w, i) * fit.d1[i];
+      sqd[r] = std::sqrt(weight(w, i) * fit.d2[i]);
+    }
+    mul_lt_inv(fit, W);  // W W^T = K = Z_G H^{-1} Z_G^T
+    const Eigen::MatrixXd K = W * W.transpose();
+    // H_(G) = H - Z_G^T D Z_G is positive definite iff M = I - D^1/2 K D^1/2 is. Then
+    // (I - D K)^{-1} a = a + D^1/2 M^{-1} D^1/2 K a, with no division by D.
+    Eigen::MatrixXd M = -(sqd.asDiagonal() * K * sqd.asDiagonal());
+    M.diagonal().array() += 1.0;
+    Eigen::LLT<Eigen::MatrixXd> llt(M);
+    if (llt.info() != Eigen::Success) return;
+    const Eigen::MatrixXd Lm = llt.matrixL();
+    if (!(Lm.diagonal().array().square().minCoeff() > kLeverageOneTol)) return;
+    const Eigen::VectorXd r = a + sqd.cwiseProduct(llt.solve(sqd.cwiseProduct(K * a)));
+    // theta-hat - theta_(G) = H^{-1} Z_G^T r = L^{-T} W^T r.
+    const Eigen::VectorXd v = W.transpose() * r;
+    const Eigen::VectorXd u = fit.chol_inv.transpose().triangularView<Eigen::Upper>() * v;
+    res.dcoef.row(g) = u.transpose();
+    res.ok[static_cast<std::size_t>(g)] = 1;
+  });
   return res;
 }
 

@@ -124,39 +124,30 @@ Eigen::VectorXd knn_shapley(const Eigen::Ref<const RowMatrixXd>& X, const Eigen:
 
   // Tiny problems run serially (the parallel region would cost more); chunks stay the same, so
   // the result does not depend on that choice.
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && plan.n_chunks > 1 && n * m_test >= 65536)
-#endif
-  for (Index c = 0; c < plan.n_chunks; ++c) {
-    vault.run([&] {
-      std::vector<std::uint32_t> order(static_cast<std::size_t>(n));
-      std::vector<double> match(static_cast<std::size_t>(n));
-      RadixRanker ranker(n);
-      std::vector<double> key(static_cast<std::size_t>(n));
-      RowMatrixXd G;
-      double* acc = partial.row(c).data();
-      for (Index t0 = plan.begin(c); t0 < plan.end(c); t0 += kTestBlock) {
-        const Index bt = std::min(kTestBlock, plan.end(c) - t0);
-        // |x - t|^2 = |x|^2 - 2 x.t + |t|^2; the last term is the same for every x, so the
-        // ranking needs only |x|^2 - 2 x.t, computed for a block of test points by one GEMM.
-        G.noalias() = X * X_test.middleRows(t0, bt).transpose();  // n x bt
-        for (Index j = 0; j < bt; ++j) {
-          for (Index i = 0; i < n; ++i) key[i] = x_sq[i] - 2.0 * G(i, j);
-          ranker.rank(key.data(), order);
-          const std::int64_t label = y_test[t0 + j];
-          for (Index i = 0; i < n; ++i) match[i] = y[order[i]] == label ? 1.0 : 0.0;
-          if (soft_label)
-            accumulate_soft(order, match, K, inv_classes, acc);
-          else
-            accumulate_hard(order, match, K, acc);
-        }
+  parallel_for(plan.n_chunks, n_threads, [&](Index c) {
+    std::vector<std::uint32_t> order(static_cast<std::size_t>(n));
+    std::vector<double> match(static_cast<std::size_t>(n));
+    RadixRanker ranker(n);
+    std::vector<double> key(static_cast<std::size_t>(n));
+    RowMatrixXd G;
+    double* acc = partial.row(c).data();
+    for (Index t0 = plan.begin(c); t0 < plan.end(c); t0 += kTestBlock) {
+      const Index bt = std::min(kTestBlock, plan.end(c) - t0);
+      // |x - t|^2 = |x|^2 - 2 x.t + |t|^2; the last term is the same for every x, so the
+      // ranking needs only |x|^2 - 2 x.t, computed for a block of test points by one GEMM.
+      G.noalias() = X * X_test.middleRows(t0, bt).transpose();  // n x bt
+      for (Index j = 0; j < bt; ++j) {
+        for (Index i = 0; i < n; ++i) key[i] = x_sq[i] - 2.0 * G(i, j);
+        ranker.rank(key.data(), order);
+        const std::int64_t label = y_test[t0 + j];
+        for (Index i = 0; i < n; ++i) match[i] = y[order[i]] == label ? 1.0 : 0.0;
+        if (soft_label)
+          accumulate_soft(order, match, K, inv_classes, acc);
+        else
+          accumulate_hard(order, match, K, acc);
       }
-    });
-  }
-  (void)nt;
-  vault.rethrow();
+    }
+  }, n * m_test >= 65536);
   Eigen::VectorXd values = Eigen::VectorXd::Zero(n);
   for (Index c = 0; c < plan.n_chunks; ++c) values += partial.row(c).transpose();
   return values / double(m_test);

@@ -41,15 +41,6 @@ Eigen::MatrixXd gram_inverse(const LinearFit& fit) {
   return Ginv;
 }
 
-// Fixed blocks of rows, one task each.
-template <class Body>
-void for_each_block(Index n, Index block, int n_threads, Body&& body) {
-  parallel_for((n + block - 1) / block, n_threads, [&](Index b) {
-    const Index r0 = b * block;
-    body(r0, std::min(block, n - r0));
-  });
-}
-
 void weighted_means(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                     const Eigen::Ref<const Eigen::VectorXd>& w, int n_threads, LinearFit& fit) {
   const Index n = X.rows(), d = X.cols();

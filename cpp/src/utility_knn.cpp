@@ -97,25 +97,16 @@ Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> knn
   if (n >= Index(INT32_MAX)) throw std::invalid_argument("knn_ranks: too many training points");
   Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> ranks(m, n);
   const Eigen::VectorXd x_sq = X.rowwise().squaredNorm();
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && m > 1)
-#endif
-  for (Index j = 0; j < m; ++j) {
-    vault.run([&] {
-      // |x - t|^2 up to the constant |t|^2, as in knn_shapley, so both rank points alike.
-      const Eigen::VectorXd key = x_sq - 2.0 * (X * X_test.row(j).transpose());
-      std::vector<std::int32_t> order(static_cast<std::size_t>(n));
-      for (Index i = 0; i < n; ++i) order[i] = static_cast<std::int32_t>(i);
-      std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
-        return key[a] < key[b] || (key[a] == key[b] && a < b);
-      });
-      for (Index r = 0; r < n; ++r) ranks(j, order[r]) = static_cast<std::int32_t>(r);
+  parallel_for(m, n_threads, [&](Index j) {
+    // |x - t|^2 up to the constant |t|^2, as in knn_shapley, so both rank points alike.
+    const Eigen::VectorXd key = x_sq - 2.0 * (X * X_test.row(j).transpose());
+    std::vector<std::int32_t> order(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) order[i] = static_cast<std::int32_t>(i);
+    std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+      return key[a] < key[b] || (key[a] == key[b] && a < b);
     });
-  }
-  (void)nt;
-  vault.rethrow();
+    for (Index r = 0; r < n; ++r) ranks(j, order[r]) = static_cast<std::int32_t>(r);
+  });
   return ranks;
 }
 

@@ -3,6 +3,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -89,16 +90,27 @@ class ErrorVault {
 /// (dynamic schedule). Items must write disjoint outputs and compute them the same way whichever
 /// thread runs them; that is what makes every kernel bitwise reproducible for any thread count.
 /// The first exception thrown by any item is rethrown once the region has ended.
+/// `worth_threads` = false runs serially (work too small to pay for a parallel region).
 template <class Body>
-void parallel_for(Index count, int n_threads, Body&& body) {
+void parallel_for(Index count, int n_threads, Body&& body, bool worth_threads = true) {
   const int nt = resolve_threads(n_threads);
   ErrorVault vault;
 #ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && count > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && count > 1 && worth_threads)
 #endif
   for (Index i = 0; i < count; ++i) vault.run([&] { body(i); });
   (void)nt;
   vault.rethrow();
+}
+
+/// body(r0, m) for consecutive blocks of `block` rows covering [0, n), one task per block. The
+/// block size must not depend on the thread count (see parallel_for).
+template <class Body>
+void for_each_block(Index n, Index block, int n_threads, Body&& body) {
+  parallel_for((n + block - 1) / block, n_threads, [&](Index b) {
+    const Index r0 = b * block;
+    body(r0, std::min(block, n - r0));
+  });
 }
 
 }  // namespace attrib
