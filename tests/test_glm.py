@@ -407,3 +407,24 @@ def test_exact_solves_ill_conditioned_problems_to_optimality():
     grad = resid @ Z
     grad[:, 1:] += theta[:, 1:] / C
     assert np.abs(grad).max() <= 1e-10
+
+
+def test_large_fit_warm_started_on_a_subsample_reaches_the_same_optimum(monkeypatch):
+    # n >= WARM_MIN_ROWS: the fit first solves every 16th row. The optimum must not move.
+    from attrib import glm as glm_module
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(24000, 6))
+    y = (rng.uniform(size=24000) < 1 / (1 + np.exp(-(X @ rng.normal(size=6))))).astype(float)
+    w = rng.uniform(0.5, 2.0, size=24000)
+    prob, _ = glm_module._prepare(X, y, "logistic", 0.5, w, True, None)
+    assert glm_module._warm_start(prob, attrib._dispatch.core) is not None
+    warm = attrib.glm_loo(X, y, family="logistic", C=0.5, sample_weight=w)
+    monkeypatch.setattr(glm_module, "WARM_MIN_ROWS", 10**9)
+    cold = attrib.glm_loo(X, y, family="logistic", C=0.5, sample_weight=w)
+    np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(warm.dcoef, cold.dcoef, rtol=1e-8, atol=1e-13)
+    from sklearn.linear_model import LogisticRegression
+
+    sk = LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-12).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(warm.coef_, sk.coef_[0], atol=1e-9)
