@@ -137,7 +137,22 @@ class LogisticWalker final : public UtilityWalker {
 
   void rebuild(const Eigen::VectorXd& margin) {
     exact_hessian(margin);
+    factor();
+  }
+
+  // Factors H_. A Hessian that is positive definite in exact arithmetic can fail to factor in
+  // floating point when the margins saturate (q(1 - q) ~ 1e-17 leaves the unpenalised intercept
+  // direction flat to rounding). A diagonal jitter, grown until the factorisation succeeds, keeps
+  // the step a descent direction; it changes only the path, never the optimum, because the step
+  // vanishes exactly when the gradient does.
+  void factor() {
     llt_.compute(H_.selfadjointView<Eigen::Lower>());
+    double jitter = 1e-12 * std::max(1.0, H_.diagonal().maxCoeff());
+    for (int tries = 0; llt_.info() != Eigen::Success && tries < 12; ++tries, jitter *= 100.0) {
+      Eigen::MatrixXd J = H_.selfadjointView<Eigen::Lower>();
+      J.diagonal().array() += jitter;
+      llt_.compute(J);
+    }
   }
 
   // Newton's method warm-started from the previous prefix's solution, with the Hessian kept
@@ -153,7 +168,7 @@ class LogisticWalker final : public UtilityWalker {
       add_newest_to_hessian();
     else
       exact_hessian(margin);
-    llt_.compute(H_.selfadjointView<Eigen::Lower>());
+    factor();
     double f = 0.0;
     double previous_step = std::numeric_limits<double>::infinity();
     for (int it = 0; it < s_.max_newton_iter; ++it) {
