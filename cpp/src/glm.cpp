@@ -66,29 +66,8 @@ Eigen::VectorXd hess_solve(const GlmFit& fit, const Eigen::VectorXd& v) {
   return fit.chol_inv.transpose().triangularView<Eigen::Upper>() * t;
 }
 
-// Runs body(task, scratch) for every task in [0, n_tasks), with one Scratch per thread reused
-// across its tasks: fresh block-sized buffers per task would page-fault (glibc serves them by
-// mmap), which cost as much as the arithmetic. Tasks are fixed, so no result depends on which
-// thread ran them.
-template <class Scratch, class Body>
-void parallel_tasks(Index n_tasks, int n_threads, Body&& body) {
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && n_tasks > 1)
-#endif
-  {
-    Scratch scratch;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (Index t = 0; t < n_tasks; ++t) vault.run([&] { body(t, scratch); });
-  }
-  (void)nt;
-  vault.rethrow();
-}
-
-// Scratch buffers of a row pass.
+// Scratch buffers of a row pass, one per thread (parallel_for_with_state): fresh block-sized
+// buffers per task would page-fault (glibc serves them by mmap), costing as much as the arithmetic.
 struct RowScratch {
   RowMatrixXd Z, W;
   Eigen::VectorXd v1, v2;
@@ -153,7 +132,7 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   d1.resize(n);
   d2.resize(n);
   const Index block = block_rows(p);
-  parallel_tasks<RowScratch>(plan.n_chunks, n_threads, [&](Index c, RowScratch& sc) {
+  parallel_for_with_state(plan.n_chunks, n_threads, [] { return RowScratch(); }, [&](Index c, RowScratch& sc) {
     Eigen::MatrixXd Hc;
     if (want_hessian) Hc = Eigen::MatrixXd::Zero(p, p);
     double Fc = 0.0;
@@ -409,7 +388,7 @@ GlmLooRows glm_loo_rows(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref
   const Eigen::MatrixXd h_inv = step == GlmStep::none ? Eigen::MatrixXd() : Eigen::MatrixXd(li_t * fit.chol_inv);
   // Smaller blocks than the reduction passes: Z, W and the output block then stay in L2.
   const Index block = std::clamp<Index>(32768 / std::max<Index>(p, 1), 64, 1024), n_blocks = (n + block - 1) / block;
-  parallel_tasks<RowScratch>(n_blocks, n_threads, [&](Index b, RowScratch& sc) {
+  parallel_for_with_state(n_blocks, n_threads, [] { return RowScratch(); }, [&](Index b, RowScratch& sc) {
     const Index r0 = b * block, m = std::min(block, n - r0);
     design_rows(X, fit.fit_intercept, r0, m, sc.Z);
     sc.W.resize(m, p);

@@ -48,20 +48,10 @@ PermutationWalks walk_permutations(const UtilitySpec& spec, std::uint64_t seed, 
   out.utilities.resize(count, n + 1);
   out.evaluated.resize(count);
   make_walker(spec);  // validate once, outside the parallel region
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && count > 1 && count * n >= kMinParallelSteps)
-#endif
-  {
-    std::unique_ptr<UtilityWalker> walker;
-    vault.run([&] { walker = make_walker(spec); });
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (std::int64_t p = 0; p < count; ++p) {
-      vault.run([&] {
-        if (!walker) return;
+  // One utility walker per thread, reused across its permutations or subsets.
+  parallel_for_with_state(
+      count, n_threads, [&] { return make_walker(spec); },
+      [&](Index p, std::unique_ptr<UtilityWalker>& walker) {
         const std::int64_t id = first_id + p;
         std::int64_t* perm = out.perms.row(p).data();
         random_permutation(seed, static_cast<std::uint64_t>(id), antithetic, perm, n);
@@ -76,11 +66,8 @@ PermutationWalks walk_permutations(const UtilitySpec& spec, std::uint64_t seed, 
         }
         out.evaluated[p] = std::min<Index>(k, n);
         for (Index j = k + 1; j <= n; ++j) u[j] = u[k];
-      });
-    }
-  }
-  (void)nt;
-  vault.rethrow();
+      },
+      count * n >= kMinParallelSteps);
   return out;
 }
 
@@ -92,20 +79,10 @@ SubsetSamples evaluate_subsets(const UtilitySpec& spec, std::uint64_t seed, std:
   out.masks.resize(count, n);
   out.utilities.resize(count);
   make_walker(spec);
-  const int nt = resolve_threads(n_threads);
-  ErrorVault vault;
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && count > 1 && count * n >= kMinParallelSteps)
-#endif
-  {
-    std::unique_ptr<UtilityWalker> walker;
-    vault.run([&] { walker = make_walker(spec); });
-#ifdef ATTRIB_HAVE_OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (std::int64_t s = 0; s < count; ++s) {
-      vault.run([&] {
-        if (!walker) return;
+  // One utility walker per thread, reused across its permutations or subsets.
+  parallel_for_with_state(
+      count, n_threads, [&] { return make_walker(spec); },
+      [&](Index s, std::unique_ptr<UtilityWalker>& walker) {
         const std::int64_t id = first_id + s;
         std::uint8_t* mask = out.masks.row(s).data();
         random_subset(seed, static_cast<std::uint64_t>(id), mask, n);
@@ -114,11 +91,8 @@ SubsetSamples evaluate_subsets(const UtilitySpec& spec, std::uint64_t seed, std:
           if (mask[i]) u = walker->add(i);
         check_finite(u, "subset", id, -1);
         out.utilities[s] = u;
-      });
-    }
-  }
-  (void)nt;
-  vault.rethrow();
+      },
+      count * n >= kMinParallelSteps);
   return out;
 }
 

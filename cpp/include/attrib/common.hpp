@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <type_traits>
 
 #ifdef ATTRIB_HAVE_OPENMP
 #include <omp.h>
@@ -99,6 +100,37 @@ void parallel_for(Index count, int n_threads, Body&& body, bool worth_threads = 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && count > 1 && worth_threads)
 #endif
   for (Index i = 0; i < count; ++i) vault.run([&] { body(i); });
+  (void)nt;
+  vault.rethrow();
+}
+
+/// parallel_for with per-thread state: make_state() runs once per thread and its result (scratch
+/// buffers, a utility walker) is passed to every item that thread runs, as body(i, state). Items
+/// must give the same result whichever thread's state they get. If make_state throws, the
+/// items are skipped and the exception is rethrown after the region.
+template <class MakeState, class Body>
+void parallel_for_with_state(Index count, int n_threads, MakeState&& make_state, Body&& body,
+                             bool worth_threads = true) {
+  using State = std::decay_t<decltype(make_state())>;
+  const int nt = resolve_threads(n_threads);
+  ErrorVault vault;
+#ifdef ATTRIB_HAVE_OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1 && count > 1 && worth_threads)
+#endif
+  {
+    State state{};
+    bool ready = false;
+    vault.run([&] {
+      state = make_state();
+      ready = true;
+    });
+#ifdef ATTRIB_HAVE_OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (Index i = 0; i < count; ++i) vault.run([&] {
+        if (ready) body(i, state);
+      });
+  }
   (void)nt;
   vault.rethrow();
 }
