@@ -1,6 +1,6 @@
 """W2 benchmark: GLM leave-one-out, attrib against its peers in one run.
 
-Rows (see /work/shared/reference/peer-figures.md, W2a/W2b):
+Rows (see the project reference peer-figures.md, W2a/W2b):
 
 * W2b, Newton-step LOO of an unpenalised logistic regression at n=100,000, d=50: statsmodels
   ``GLM(Binomial).fit()`` + ``get_influence().d_params`` against ``attrib.glm_loo(C=None)``, end to

@@ -1,6 +1,6 @@
 """W1 benchmark: exact OLS leave-one-out diagnostics, attrib against its peers in one run.
 
-Rows (see /work/shared/reference/peer-figures.md, W1):
+Rows (see the project reference peer-figures.md, W1):
 
 * statsmodels ``OLSInfluence`` at n=2000, d=20 (it refits n times): ``dfbeta`` alone, and the
   usual summary diagnostics.

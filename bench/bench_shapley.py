@@ -9,8 +9,8 @@ Rows (see shared/reference/peer-figures.md, W3 and W4):
 * exact KNN-Shapley (K=5) on digits (1,500 train / 297 test) and on 20,000 x 64 synthetic points
   with 1,000 test points.
 
-pyDVL needs numpy < 2, so it runs in its own environment (``--peer-python``, default
-/work/venv-pydvl/bin/python) through bench/_peer_pydvl.py, timed inside that process around
+pyDVL needs numpy < 2, so it runs in its own environment (``--peer-python``; default
+bench/.peer-env/bin/python, or $PYDVL_PYTHON) through bench/_peer_pydvl.py, timed inside that process around
 ``fit`` only. Both sides use the same utility: the same model, score and empty-set value, and a
 one-class subset predicting its class. Values are checked against a long attrib reference run
 (Spearman), utilities against pyDVL's on the same subsets, and KNN values against pyDVL's.
@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 import warnings
 from pathlib import Path
 
@@ -48,6 +49,9 @@ SECTION = "## bench_shapley.py"
 AIMS = {"logistic": 100.0, "ridge": 1000.0, "knn": 50.0}
 PERMUTATIONS = 20
 
+
+# pyDVL 0.10 needs numpy < 2: it lives in its own virtual environment (git-ignored).
+PEER_ENV = Path(__file__).resolve().parent / ".peer-env"
 
 def peer(job: dict, python: str) -> dict:
     out = subprocess.run([python, str(HERE / "_peer_pydvl.py")], input=json.dumps(job), capture_output=True,
@@ -172,7 +176,7 @@ def write_results(section):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one repetition, short reference, no RESULTS.md")
-    ap.add_argument("--peer-python", default=os.environ.get("PYDVL_PYTHON", "/work/venv-pydvl/bin/python"))
+    ap.add_argument("--peer-python", default=os.environ.get("PYDVL_PYTHON", str(PEER_ENV / "bin" / "python")))
     args = ap.parse_args()
     args.repeat = 1 if args.quick else 5
     args.peer_repeat = 1 if args.quick else 3
@@ -180,8 +184,8 @@ def main():
     args.reference = {"logistic": 500, "ridge": 500} if args.quick else {"logistic": 10000, "ridge": 20000}
     warnings.simplefilter("ignore")
     if not Path(args.peer_python).exists():
-        sys.exit(f"pyDVL's Python not found at {args.peer_python}: python -m venv /work/venv-pydvl && "
-                 "/work/venv-pydvl/bin/pip install 'pydvl==0.10.0' 'numpy<2' scikit-learn")
+        sys.exit(f"pyDVL's Python not found at {args.peer_python}: python -m venv {PEER_ENV} && "
+                 f"{PEER_ENV}/bin/pip install 'pydvl==0.10.0' 'numpy<2' scikit-learn (or set PYDVL_PYTHON)")
     load_start = os.getloadavg()[0]
     rows = []
     for kind, data in (("logistic", "breast_cancer"), ("ridge", "diabetes")):

@@ -2,7 +2,7 @@
 pyDVL 0.10's KNNShapleyValuation values on it, so the test suite can compare attrib with pyDVL
 without installing pyDVL (it needs numpy < 2). Run with pyDVL's Python:
 
-    /work/venv-pydvl/bin/python bench/make_pydvl_knn_reference.py
+    bench/.peer-env/bin/python bench/make_pydvl_knn_reference.py   # pyDVL 0.10 + numpy < 2
 """
 
 from __future__ import annotations
