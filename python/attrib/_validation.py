@@ -61,15 +61,20 @@ def as_float_matrix(X, name: str = "X", *, n_features: int | None = None) -> np.
     return arr
 
 
-def as_float_vector(y, name: str, n: int, *, what: str = "X") -> np.ndarray:
-    """y as a C-contiguous float64 vector of length n; a single column (n, 1) is accepted."""
-    arr = _to_array(y, name)
+def _one_per_row(arr: np.ndarray, name: str, n: int, what: str) -> np.ndarray:
+    """arr as a 1-D array of length n; a single column (n, 1) is accepted."""
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got {arr.ndim}-D array of shape {arr.shape}")
     if arr.shape[0] != n:
         raise ValueError(f"{what} has {n} rows but {name} has {arr.shape[0]}")
+    return arr
+
+
+def as_float_vector(y, name: str, n: int, *, what: str = "X") -> np.ndarray:
+    """y as a C-contiguous float64 vector of length n; a single column (n, 1) is accepted."""
+    arr = _one_per_row(_to_array(y, name), name, n, what)
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     _check_finite(arr, name)
     return arr
@@ -127,18 +132,11 @@ def check_binary_labels(y, name: str, n: int, *, classes=None) -> tuple[np.ndarr
     """Two-class labels as float64 0/1 (the larger label is 1, as in scikit-learn) and the classes.
 
     With ``classes`` given (the training classes), labels outside them are an error."""
-    arr = np.asarray(y) if y is not None else None
-    if arr is None:
+    if y is None:
         raise TypeError(f"{name} must be an array, got None")
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got {arr.ndim}-D array of shape {arr.shape}")
-    if arr.shape[0] != n:
-        raise ValueError(f"X has {n} rows but {name} has {arr.shape[0]}")
-    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-        i = int(np.argmax(~np.isfinite(arr)))
-        raise ValueError(f"{name} contains NaN or inf (first at index {i}: {arr[i]})")
+    arr = _one_per_row(np.asarray(y), name, n, "X")
+    if arr.dtype.kind in "fc":
+        _check_finite(arr, name)
     if classes is None:
         classes = np.unique(arr)
         if classes.size != 2:
@@ -167,13 +165,7 @@ def as_labels(y, name: str, n: int, *, what: str = "X") -> np.ndarray:
     """Class labels as a 1-D array of length n (integers, booleans, strings or integral floats)."""
     if y is None:
         raise TypeError(f"{name} must be an array of class labels, got None")
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got {arr.ndim}-D array of shape {arr.shape}")
-    if arr.shape[0] != n:
-        raise ValueError(f"{what} has {n} rows but {name} has {arr.shape[0]}")
+    arr = _one_per_row(np.asarray(y), name, n, what)
     if arr.dtype.kind in "cMmV" or (arr.dtype.kind == "O" and n and not isinstance(arr[0], (str, numbers.Integral))):
         raise TypeError(f"{name} must hold class labels (integers or strings), got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
