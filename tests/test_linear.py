@@ -32,6 +32,19 @@ def assert_close(actual, desired, rtol=RTOL, atol=ATOL):
     assert_allclose(actual, desired, rtol=rtol, atol=atol * max(1.0, np.nanmax(np.abs(desired))))
 
 
+def assert_matches_olsinfluence(r, infl):
+    """The per-row diagnostics statsmodels computes by refitting (and hat)."""
+    assert_close(r.hat, infl.hat_matrix_diag)
+    assert_close(r.sigma2_loo, infl.sigma2_not_obsi)
+    assert_close(r.resid_studentized_internal, infl.resid_studentized_internal)
+    assert_close(r.resid_studentized_external, infl.resid_studentized_external)
+    assert_close(r.cooks_distance, infl.cooks_distance[0])
+    assert_close(r.dffits, infl.dffits[0])
+    assert_close(r.cov_ratio, infl.cov_ratio)
+    assert_close(r.dfbeta, infl.dfbeta)
+    assert_close(r.dfbetas, infl.dfbetas)
+
+
 # ---------------------------------------------------------------- OLS vs statsmodels
 @pytest.mark.parametrize("eager", [False, True], ids=["lazy-dfbeta", "eager-dfbeta"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
@@ -42,18 +55,10 @@ def test_ols_matches_statsmodels_olsinfluence(rng, fit_intercept, eager):
     infl = ols.get_influence()
     r = attrib.linear_loo(X, y, fit_intercept=fit_intercept, dfbeta=eager)
     assert_close(full_params(r.intercept_, r.coef_, fit_intercept), ols.params)
-    assert_close(r.hat, infl.hat_matrix_diag)
     assert_close(r.resid, ols.resid)
     assert_close(r.loo_resid, infl.resid_press)
     assert_close(r.sigma2, ols.mse_resid)
-    assert_close(r.sigma2_loo, infl.sigma2_not_obsi)
-    assert_close(r.resid_studentized_internal, infl.resid_studentized_internal)
-    assert_close(r.resid_studentized_external, infl.resid_studentized_external)
-    assert_close(r.cooks_distance, infl.cooks_distance[0])
-    assert_close(r.dffits, infl.dffits[0])
-    assert_close(r.cov_ratio, infl.cov_ratio)
-    assert_close(r.dfbeta, infl.dfbeta)
-    assert_close(r.dfbetas, infl.dfbetas)
+    assert_matches_olsinfluence(r, infl)
     assert r.df_resid == ols.df_resid
 
 
@@ -103,16 +108,8 @@ def test_wls_diagnostics_match_statsmodels_on_whitened_data(rng):
     sw = np.sqrt(w)
     infl = sm.OLS(sw * y, sw[:, None] * sm.add_constant(X)).fit().get_influence()
     r = attrib.linear_loo(X, y, sample_weight=w)
-    assert_close(r.hat, infl.hat_matrix_diag)
     assert_close(sw * r.loo_resid, infl.resid_press)
-    assert_close(r.sigma2_loo, infl.sigma2_not_obsi)
-    assert_close(r.resid_studentized_internal, infl.resid_studentized_internal)
-    assert_close(r.resid_studentized_external, infl.resid_studentized_external)
-    assert_close(r.cooks_distance, infl.cooks_distance[0])
-    assert_close(r.dffits, infl.dffits[0])
-    assert_close(r.cov_ratio, infl.cov_ratio)
-    assert_close(r.dfbeta, infl.dfbeta)
-    assert_close(r.dfbetas, infl.dfbetas)
+    assert_matches_olsinfluence(r, infl)
 
 
 # ---------------------------------------------------------------- ridge
