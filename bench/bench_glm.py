@@ -29,18 +29,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 import attrib
+from _report import RESULTS_PATH, cpu_model, write_section
 
-RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## bench_glm.py"
 
 # Aims from the issue.
@@ -290,17 +288,6 @@ def _time(fn, repeats):
 
 
 # -- environment and report ----------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def environment() -> list[str]:
     import sklearn
     import statsmodels
@@ -422,18 +409,6 @@ def build_report(ns: dict, ex: dict, acc: list[dict] | None, n: int, d: int, rep
     return lines
 
 
-def write_results(section: list[str], env: list[str], command: str) -> None:
-    """Replace (or append) this script's section of RESULTS.md, keeping the others."""
-    text = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else "# Benchmark results\n"
-    body = "\n".join([SECTION, "", f"`{command}`", ""] + [f"- {e}" for e in env] + [""] + section).rstrip() + "\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS_PATH.write_text(text)
-
-
 def main(argv=None) -> int:
     global CLOCK
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -468,7 +443,7 @@ def main(argv=None) -> int:
         print("\n".join(part), flush=True)
         report += part + [""]
     if not args.quick:
-        write_results(report, env, "python bench/bench_glm.py")
+        write_section(SECTION, ["`python bench/bench_glm.py`", ""] + [f"- {e}" for e in env] + [""] + report)
         print(f"\nwrote the {SECTION!r} section of {RESULTS_PATH}")
     return 0
 

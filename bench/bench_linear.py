@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 import attrib
+from _report import RESULTS_PATH, cpu_model, write_section
 
-RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## bench_linear.py"
 
 # Aims the project is judged against.
@@ -316,17 +316,6 @@ def memory_child(method: str, n: int, d: int, seed: int) -> None:
 
 
 # -- environment ---------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -479,18 +468,6 @@ def build_tables(sm: dict, big: dict, mem: dict, n_big: int, reps: dict) -> list
     return lines
 
 
-def write_results(section: list[str]) -> None:
-    """Replace (or append) this script's section of RESULTS.md, keeping the others."""
-    text = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else "# Benchmark results\n"
-    body = "\n".join([SECTION, ""] + section).rstrip() + "\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS_PATH.write_text(text)
-
-
 # -- main ----------------------------------------------------------------------------------------
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -542,7 +519,7 @@ def main(argv=None) -> None:
     if args.write if args.write is not None else not args.quick:
         date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         section = [f"Run {date}: `{command}`", "", "Machine:", ""] + [f"- {line}" for line in env] + [""] + tables
-        write_results(section)
+        write_section(SECTION, section)
         print(f"\nwrote section '{SECTION}' of {RESULTS_PATH}")
 
 

@@ -26,12 +26,10 @@ import datetime as _dt
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 import warnings
 from pathlib import Path
 
@@ -42,9 +40,9 @@ import attrib
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _report import write_section  # noqa: E402
 from _shapley_data import DATASETS  # noqa: E402
 
-RESULTS_PATH = HERE / "RESULTS.md"
 SECTION = "## bench_shapley.py"
 AIMS = {"logistic": 100.0, "ridge": 1000.0, "knn": 50.0}
 PERMUTATIONS = 20
@@ -162,17 +160,6 @@ def fmt_table(rows):
     return lines
 
 
-def write_results(section):
-    text = RESULTS_PATH.read_text() if RESULTS_PATH.exists() else "# Benchmark results\n"
-    body = "\n".join([SECTION, ""] + section).rstrip() + "\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}[ \t]*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: body + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS_PATH.write_text(text)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one repetition, short reference, no RESULTS.md")
@@ -210,7 +197,7 @@ def main():
     table = fmt_table(rows)
     print("\n".join(header + table))
     if not args.quick:
-        write_results(header + table + ["", "Command: `python bench/bench_shapley.py`"])
+        write_section(SECTION, header + table + ["", "Command: `python bench/bench_shapley.py`"])
 
 
 if __name__ == "__main__":
