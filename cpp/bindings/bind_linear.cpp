@@ -27,6 +27,7 @@ void register_linear(py::module_& m) {
       .def_readonly("y_mean", &attrib::LinearFit::y_mean)
       .def_readonly("sum_w", &attrib::LinearFit::sum_w)
       .def_readonly("chol", &attrib::LinearFit::chol)
+      .def_readonly("chol_inv", &attrib::LinearFit::chol_inv)
       .def_readonly("hat", &attrib::LinearFit::hat)
       .def_readonly("resid", &attrib::LinearFit::resid)
       .def_readonly("rcond", &attrib::LinearFit::rcond);

@@ -36,10 +36,7 @@ RowMatrixXd times_chol_inv_t(const LinearFit& fit, const RowMatrixXd& T) {
 }
 
 // G^{-1} = L^{-T} L^{-1}, formed once per call so that per-row work is one dense product (GEMM).
-Eigen::MatrixXd gram_inverse(const LinearFit& fit) {
-  Eigen::MatrixXd Ginv = fit.chol_inv.transpose() * fit.chol_inv;
-  return Ginv;
-}
+Eigen::MatrixXd gram_inverse(const LinearFit& fit) { return fit.chol_inv.transpose() * fit.chol_inv; }
 
 void weighted_means(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                     const Eigen::Ref<const Eigen::VectorXd>& w, int n_threads, LinearFit& fit) {

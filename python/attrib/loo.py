@@ -266,10 +266,9 @@ class LinearLOOResult(AttributionResult):
 
     @functools.cached_property
     def _diag_inv_gram(self) -> np.ndarray:
-        # diag((Z'WZ + P)^-1) in the original parametrisation, from the Cholesky factor of the
-        # centred Gram matrix (d x d work; p is small next to n).
-        L = np.asarray(self._fit.chol)
-        Linv = np.linalg.solve(L, np.eye(L.shape[0]))
+        # diag((Z'WZ + P)^-1) in the original parametrisation, from the inverse Cholesky factor of
+        # the centred Gram matrix: diag(G^-1) = column sums of squares of L^-1.
+        Linv = np.asarray(self._fit.chol_inv)  # computed once by the fit
         diag = (Linv**2).sum(axis=0)
         if not self.fit_intercept:
             return diag
