@@ -22,7 +22,7 @@ def data(rng):
 @pytest.mark.parametrize(
     "convert",
     [
-        lambda X: X.astype(np.float32).astype(np.float64).astype(np.float32),
+        lambda X: X.astype(np.float32),
         np.asfortranarray,
         lambda X: np.repeat(X, 2, axis=1)[:, ::2],  # non-contiguous view
         lambda X: X.tolist(),
