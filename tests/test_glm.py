@@ -418,7 +418,13 @@ def test_large_fit_warm_started_on_a_subsample_reaches_the_same_optimum(monkeypa
     y = (rng.uniform(size=24000) < 1 / (1 + np.exp(-(X @ rng.normal(size=6))))).astype(float)
     w = rng.uniform(0.5, 2.0, size=24000)
     prob, _ = glm_module._prepare(X, y, "logistic", 0.5, w, True, None)
-    assert glm_module._warm_start(prob, attrib._dispatch.core) is not None
+    start, hessian = glm_module._warm_start(prob, attrib._dispatch.core)
+    assert start is not None
+    # The subsample's rescaled Hessian estimates the full one (it replaces the first full pass).
+    Z = np.column_stack([np.ones(len(y)), X])
+    mu = 1 / (1 + np.exp(-(Z @ start)))
+    H = Z.T @ ((w * mu * (1 - mu))[:, None] * Z) + np.diag([0.0] + [1 / 0.5] * 6)
+    assert np.linalg.norm(hessian - H) <= 0.1 * np.linalg.norm(H)
     warm = attrib.glm_loo(X, y, family="logistic", C=0.5, sample_weight=w)
     monkeypatch.setattr(glm_module, "WARM_MIN_ROWS", 10**9)
     cold = attrib.glm_loo(X, y, family="logistic", C=0.5, sample_weight=w)

@@ -262,11 +262,14 @@ Eigen::VectorXd GlmFit::theta() const {
 
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                const Eigen::Ref<const Eigen::VectorXd>& w, GlmFamily family, double l2, bool fit_intercept,
-               const Eigen::Ref<const Eigen::VectorXd>& start, int max_iter, double tol, int n_threads) {
+               const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
+               int max_iter, double tol, int n_threads) {
   const Index n = X.rows(), d = X.cols(), off = fit_intercept ? 1 : 0, p = d + off;
   if (y.size() != n) throw std::invalid_argument("glm_fit: y must have one entry per row of X");
   if (w.size() != 0 && w.size() != n) throw std::invalid_argument("glm_fit: w must be empty or of length n");
   if (start.size() != 0 && start.size() != p) throw std::invalid_argument("glm_fit: start must be empty or of length p");
+  if (start_hessian.size() != 0 && (start.size() == 0 || start_hessian.rows() != p || start_hessian.cols() != p))
+    throw std::invalid_argument("glm_fit: start_hessian must be empty, or p x p together with start");
   if (!(l2 >= 0.0)) throw std::invalid_argument("glm_fit: l2 must be >= 0");
   if (max_iter < 1 || !(tol > 0.0)) throw std::invalid_argument("glm_fit: max_iter must be >= 1 and tol > 0");
   const bool check_separation = family == GlmFamily::logistic && l2 == 0.0;
@@ -278,20 +281,27 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   Eigen::VectorXd theta = start.size() ? Eigen::VectorXd(start) : null_start(y, w, family, p, fit_intercept);
   Eigen::VectorXd eta, d1, d2, eta_t, d1_t, d2_t;
   PassOut cur, trial;
-  full_pass(X, y, w, family, l2, fit_intercept, theta, true, n_threads, cur, eta, d1, d2);
+  // A given starting Hessian (an estimate from a subsample) stands in for the first O(n p^2) pass:
+  // it is used as a chord, so it is replaced as soon as its steps stop contracting fast.
+  bool chord = start_hessian.size() != 0;  // llt factors a Hessian from elsewhere than theta
+  bool hess_valid = !chord;                // cur.H is the Hessian at theta
+  full_pass(X, y, w, family, l2, fit_intercept, theta, hess_valid, n_threads, cur, eta, d1, d2);
   if (!std::isfinite(cur.F)) throw std::domain_error("glm_fit: the objective is not finite at the starting point");
 
   Eigen::LLT<Eigen::MatrixXd> llt;
-  auto factor = [&] {
-    llt.compute(cur.H);
+  auto factor = [&](const Eigen::MatrixXd& H) {
+    llt.compute(H);
     if (llt.info() != Eigen::Success)
       throw std::domain_error("the Hessian is singular: columns of X are collinear" +
                               std::string(fit_intercept ? " (with each other or with the intercept)" : "") +
                               " or the weights d2l/deta2 vanish (separation); use a penalty (C < inf)");
   };
-  factor();
-  bool chord = false;       // llt factors a Hessian from an earlier iterate
-  bool hess_valid = true;   // cur.H is the Hessian at theta
+  if (chord) {
+    llt.compute(Eigen::MatrixXd(start_hessian));
+    if (llt.info() != Eigen::Success) throw std::invalid_argument("glm_fit: start_hessian is not positive definite");
+  } else {
+    factor(cur.H);
+  }
   double prev_step = std::numeric_limits<double>::infinity();
   for (int it = 0; it < max_iter; ++it) {
     if (check_separation && cur.not_separated == 0) throw_separation();
@@ -301,7 +311,7 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
       // The older Hessian no longer contracts fast: refresh it at the current iterate.
       full_pass(X, y, w, family, l2, fit_intercept, theta, true, n_threads, cur, eta, d1, d2);
       hess_valid = true;
-      factor();
+      factor(cur.H);
       chord = false;
       delta = llt.solve(cur.g);
       step = max_abs(delta);
@@ -339,7 +349,7 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     }
     if (!accepted) break;  // no decrease possible: at the rounding floor, or stuck; reported via converged
     hess_valid = !next_chord;
-    if (hess_valid) factor();
+    if (hess_valid) factor(cur.H);
     chord = next_chord;
     prev_step = step;
   }

@@ -67,6 +67,7 @@ EXACT_TOL = 1e-12
 OPTIMUM_RTOL = 1e-7
 
 _NO_WEIGHTS = np.empty(0)
+_NO_HESSIAN = np.empty((0, 0))
 
 
 def _describe_rows(rows: np.ndarray, what: str = "rows") -> str:
@@ -203,34 +204,40 @@ def _warm_start(prob: _Problem, core):
     """A start for a large fit: the optimum on every WARM_STRIDE-th row (a fixed subsample, so the
     result stays deterministic), with the penalty scaled to the rows it sees so that it solves
     the same problem per row. Most Newton iterations then run on 1/16 of the data; the full fit
-    needs only its last, quadratically converging ones. None when the subsample fails (for
-    example it separates where the full data do not): the full fit then starts as usual."""
+    needs only its last, quadratically converging ones. Returns that optimum and the subsample's
+    Hessian rescaled to the full data, which stands in for the full fit's first O(n p^2) pass.
+    (None, None) when the subsample fails (for example it separates where the full data do not):
+    the full fit then starts as usual."""
     n, d = prob.X.shape
     if n < WARM_MIN_ROWS or n < WARM_STRIDE * 20 * (d + 1):
-        return None
+        return None, None
     Xs = np.ascontiguousarray(prob.X[::WARM_STRIDE])
     ys = np.ascontiguousarray(prob.y[::WARM_STRIDE])
     ws = _NO_WEIGHTS if prob.w is None else np.ascontiguousarray(prob.w[::WARM_STRIDE])
     scale = Xs.shape[0] / n if prob.w is None else float(ws.sum() / prob.w.sum())
     try:
         fit = core.glm_fit(
-            Xs, ys, ws, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _NO_WEIGHTS, 50, 1e-6,
-            prob.n_threads,
+            Xs, ys, ws, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _NO_WEIGHTS, _NO_HESSIAN, 50,
+            1e-6, prob.n_threads,
         )
     except ValueError:
-        return None
+        return None, None
     theta = _theta(fit)
-    return theta if fit.converged and np.isfinite(theta).all() else None
+    if not (fit.converged and np.isfinite(theta).all()):
+        return None, None
+    L = np.asarray(fit.chol)
+    return theta, (L @ L.T) / scale
 
 
 def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, core=None):
     core = core or _dispatch.core
+    hessian = None
     if start is None:
-        start = _warm_start(prob, core)
+        start, hessian = _warm_start(prob, core)
     s = _NO_WEIGHTS if start is None else np.ascontiguousarray(start, dtype=np.float64)
     fit = core.glm_fit(
         prob.X, prob.y, _NO_WEIGHTS if prob.w is None else prob.w, FAMILIES[prob.family], prob.l2, prob.fit_intercept,
-        s, max_iter, tol, prob.n_threads,
+        s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, prob.n_threads,
     )
     if not fit.converged:
         warnings.warn(

@@ -55,13 +55,16 @@ struct GlmFit {
 };
 
 /// Penalised (l2 > 0) or unpenalised Newton fit with a backtracking line search, from `start`
-/// (size p) or, when `start` is empty, from beta = 0 and the intercept of the null model. Stops once
+/// (size p) or, when `start` is empty, from beta = 0 and the intercept of the null model. A non-empty
+/// `start_hessian` (p x p, positive definite, only with `start`) is an estimate of the Hessian at
+/// `start` (say from a subsample) used for the first steps instead of an O(n p^2) pass. Stops once
 /// the Newton step is below tol * (1 + max |theta|), after taking that last step. Throws
 /// std::domain_error for a singular Hessian or perfect separation (logistic, l2 = 0). `w` of size 0
 /// means unit weights. Bitwise identical for any n_threads (fixed row chunks, summed in order).
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                const Eigen::Ref<const Eigen::VectorXd>& w, GlmFamily family, double l2, bool fit_intercept,
-               const Eigen::Ref<const Eigen::VectorXd>& start, int max_iter, double tol, int n_threads);
+               const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
+               int max_iter, double tol, int n_threads);
 
 /// Which leave-one-out step glm_loo_rows forms besides the leverages.
 enum class GlmStep : int {
