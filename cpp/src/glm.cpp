@@ -320,17 +320,24 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     fit.step_max = step;
     fit.n_iter = it + 1;
     if (step <= tol * scale) {
-      // Converged: take this last step (it lands at the rounding floor) and stop.
+      fit.converged = true;
+      // With the Hessian fresh at theta, Newton's quadratic convergence puts theta within this
+      // step of the optimum, and eta, d1, d2 and H all belong to it: stop here. Taking the step
+      // would cost one more full pass to keep them consistent.
+      if (!chord) break;
+      // A chord step converges only linearly: take it, and compute the Hessian where it lands.
       theta -= delta;
       full_pass(X, y, w, family, l2, fit_intercept, theta, true, n_threads, cur, eta, d1, d2);
       hess_valid = true;
-      fit.converged = true;
       break;
     }
     // Near the optimum a Hessian from an earlier iterate still contracts fast (chord steps), so
     // trial passes skip the O(n p^2) Hessian; farther out each trial computes it at once, since
-    // the full Newton step is almost always accepted.
-    const bool next_chord = step <= 1e-3 * scale;
+    // the full Newton step is almost always accepted. The trial also computes it when the next
+    // step, at the contraction just seen (an overestimate for Newton steps, which converge
+    // quadratically), will be below the tolerance: the fit then ends on that pass.
+    const bool next_converged = std::isfinite(prev_step) && step * (step / prev_step) <= tol * scale;
+    const bool next_chord = step <= 1e-3 * scale && !next_converged;
     // Backtracking (Armijo) from the full step; the slack absorbs rounding in F near the optimum.
     double t = 1.0;
     bool accepted = false;
