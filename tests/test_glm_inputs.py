@@ -207,3 +207,21 @@ def test_quasi_separation_and_diverging_poisson_warn_with_the_likely_cause(rng):
     yp[:10] = 0.0  # the indicator column isolates rows with zero counts
     with pytest.warns(attrib.ConvergenceWarning, match="zero counts.*-inf"):
         attrib.glm_loo(Xp, yp, family="poisson", C=None)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array([0.0, 1.0]), np.array([-1, 1]), np.array([False, True]), np.array([3, 7], dtype=np.uint8),
+     np.array(["ham", "spam"])],
+)
+def test_binary_labels_match_np_unique(labels):
+    # Numeric labels take a min/max fast path; it must give np.unique's classes and encoding.
+    from attrib._validation import check_binary_labels
+
+    y = labels[np.random.default_rng(0).integers(0, 2, size=50)]
+    enc, classes = check_binary_labels(y, "y", 50)
+    assert_array_equal(classes, np.unique(y))
+    assert classes.dtype == np.unique(y).dtype
+    assert_array_equal(enc, (y == np.unique(y)[1]).astype(float))
+    with pytest.raises(ValueError, match="exactly two classes"):  # one class only
+        check_binary_labels(np.full(50, labels[0]), "y", 50)

@@ -136,3 +136,17 @@ def test_well_posed_inputs_emit_no_warning(data):
         warnings.simplefilter("error")
         r = attrib.linear_loo(X, y)
         r.dfbetas, r.cov_ratio, r.dffits
+
+
+def test_finite_values_whose_sum_overflows_are_accepted():
+    # The finiteness check's fast path sums X; an overflowing sum must fall back to the exact test.
+    X = np.array([[1e308, 1.0], [1e308, 2.0], [-3.0, 5.0], [2.0, 1.0]])
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(X.sum())
+    from attrib._validation import as_float_matrix
+
+    assert_array_equal(as_float_matrix(X), X)  # and no overflow warning (warnings are errors here)
+    bad = X.copy()
+    bad[2, 1] = np.inf
+    with pytest.raises(ValueError, match="row 2, column 1"):
+        as_float_matrix(bad)
