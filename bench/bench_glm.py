@@ -395,7 +395,7 @@ def build_report(ns: dict, ex: dict, acc: list[dict] | None, n: int, d: int, rep
         )
     lines += [
         "",
-        "`refine=k`: the k rows picked by leverage (`refine_by='hat'`, the default) or by Cook's distance are "
+        "`refine=k`: the k rows picked by Cook's distance (`refine_by='cooks_distance'`, the default) or by leverage are "
         "solved exactly, the rest keep the Newton step. Pearson correlation (time in ms):",
         "",
     ]

@@ -179,9 +179,11 @@ def test_refine_solves_the_named_rows_exactly_and_keeps_the_rest(rng):
     X, y = logistic_data(rng, n=200, d=5, scale=2.0)
     ns = attrib.glm_loo(X, y, C=2.0)
     ex = attrib.glm_loo(X, y, C=2.0, method="exact")
-    r = attrib.glm_loo(X, y, C=2.0, refine=15)
+    r = attrib.glm_loo(X, y, C=2.0, refine=15, refine_by="hat")
     top = np.sort(np.argsort(-ns.hat)[:15])
     assert_array_equal(r.refined, top)
+    by_cooks = attrib.glm_loo(X, y, C=2.0, refine=15)  # the default picks by Cook's distance
+    assert_array_equal(by_cooks.refined, np.sort(np.argsort(-ns.cooks_distance)[:15]))
     others = np.setdiff1d(np.arange(200), top)
     assert_array_equal(r.dcoef[others], ns.dcoef[others])
     assert_array_equal(r.loo_linear_predictor[others], ns.loo_linear_predictor[others])
@@ -245,10 +247,10 @@ def test_newton_step_test_loss_change_correlates_with_exact_on_breast_cancer():
     # With C=0.1 the one-step estimate alone reaches 0.99. With scikit-learn's default C=1 it
     # does not on every split (0.987-0.997; bench/bench_glm.py prints the figures): a handful of
     # influential rows carry the error, and solving the 5 rows with the largest Cook's distance
-    # exactly (refine=5, refine_by="cooks_distance") brings it above 0.99.
+    # exactly (refine=5; Cook's distance is the default refine_by) brings it above 0.99.
     X, y = _breast_cancer()
     assert _test_loss_correlation(X, y, 0.1) >= 0.99
-    assert _test_loss_correlation(X, y, 1.0, refine=5, refine_by="cooks_distance") >= 0.99
+    assert _test_loss_correlation(X, y, 1.0, refine=5) >= 0.99
 
 
 # ---------------------------------------------------------------- influence on test losses

@@ -283,7 +283,7 @@ def _check_refine(refine, n: int, score) -> np.ndarray:
             raise ValueError(f"refine as a boolean mask must have length {n}, got shape {rows.shape}")
         return np.flatnonzero(rows).astype(np.int64)
     if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
-        raise TypeError("refine must be an int (how many highest-leverage rows) or an array of row indices")
+        raise TypeError("refine must be an int (how many rows to pick by refine_by) or an array of row indices")
     if rows.size and (rows.min() < -n or rows.max() >= n):
         raise ValueError(f"refine has a row index out of range for X with {n} rows")
     return np.unique(np.where(rows < 0, rows + n, rows)).astype(np.int64)
@@ -299,7 +299,7 @@ def glm_loo(
     method="newton",
     *,
     refine=None,
-    refine_by="hat",
+    refine_by="cooks_distance",
     n_jobs=None,
     max_iter=100,
 ) -> GLMLOOResult:
@@ -334,11 +334,13 @@ def glm_loo(
         With "newton" or "influence": solve these rows exactly (an int k means the k rows with the
         largest ``refine_by``) and keep the approximation elsewhere. :attr:`GLMLOOResult.refined`
         lists them.
-    refine_by : {"hat", "cooks_distance"}, default "hat"
-        How an int ``refine`` picks rows: largest leverage, or largest estimated influence (Cook's
-        distance of the approximation). On real data the rows where the one-step estimate errs
-        most in test-loss terms are the most influential ones, which are not always the
-        highest-leverage ones (see bench/bench_glm.py).
+    refine_by : {"cooks_distance", "hat"}, default "cooks_distance"
+        How an int ``refine`` picks rows: largest estimated influence (Cook's distance of the
+        approximation), or largest leverage. The one-step error grows with the square of the step,
+        so the most influential rows carry it; they are not always the highest-leverage ones. On
+        breast cancer (C=1) refining 5 rows by Cook's distance lifts the Pearson correlation of
+        test-loss changes with exact LOO from 0.987 to 0.9999, while 50 rows by leverage leave it
+        at 0.987 (bench/bench_glm.py).
     n_jobs : int, optional
         Threads (None: OpenMP default). Results are bitwise identical for every value.
     max_iter : int, default 100
@@ -603,7 +605,7 @@ def influence(
     *,
     top_k=None,
     refine=None,
-    refine_by="hat",
+    refine_by="cooks_distance",
     n_jobs=None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ):
