@@ -20,6 +20,8 @@ namespace attrib_bindings {
 
 namespace {
 
+constexpr int kGlmFitStateVersion = 1;
+
 attrib::GlmFamily to_family(int family) {
   if (family < 0 || family > 2) throw std::invalid_argument("family code must be 0, 1 or 2");
   return static_cast<attrib::GlmFamily>(family);
@@ -44,7 +46,41 @@ void register_glm(py::module_& m) {
       .def_readonly("step_max", &attrib::GlmFit::step_max)
       .def_readonly("n_iter", &attrib::GlmFit::n_iter)
       .def_readonly("converged", &attrib::GlmFit::converged)
-      .def_readonly("rcond", &attrib::GlmFit::rcond);
+      .def_readonly("rcond", &attrib::GlmFit::rcond)
+      // Every field, so that a result holding the fit can be pickled (for joblib, Dask, caching).
+      // The Python result re-creates the fit with the CPU build loaded where it is unpickled.
+      .def(py::pickle(
+          [](const attrib::GlmFit& f) {
+            return py::make_tuple(kGlmFitStateVersion, static_cast<int>(f.family), f.fit_intercept, f.l2, f.coef,
+                                  f.intercept, f.chol, f.chol_inv, f.eta, f.d1, f.d2, f.objective, f.grad_max,
+                                  f.step_max, f.n_iter, f.converged, f.rcond);
+          },
+          [](const py::tuple& t) {
+            if (t.size() != 17 || t[0].cast<int>() != kGlmFitStateVersion)
+              throw std::invalid_argument("GlmFit: unknown pickle state (saved by another attrib version?)");
+            attrib::GlmFit f;
+            f.family = to_family(t[1].cast<int>());
+            f.fit_intercept = t[2].cast<bool>();
+            f.l2 = t[3].cast<double>();
+            f.coef = t[4].cast<Eigen::VectorXd>();
+            f.intercept = t[5].cast<double>();
+            f.chol = t[6].cast<RowMatrixXd>();
+            f.chol_inv = t[7].cast<RowMatrixXd>();
+            f.eta = t[8].cast<Eigen::VectorXd>();
+            f.d1 = t[9].cast<Eigen::VectorXd>();
+            f.d2 = t[10].cast<Eigen::VectorXd>();
+            f.objective = t[11].cast<double>();
+            f.grad_max = t[12].cast<double>();
+            f.step_max = t[13].cast<double>();
+            f.n_iter = t[14].cast<int>();
+            f.converged = t[15].cast<bool>();
+            f.rcond = t[16].cast<double>();
+            const auto p = f.coef.size() + (f.fit_intercept ? 1 : 0), n = f.eta.size();
+            if (f.chol.rows() != p || f.chol.cols() != p || f.chol_inv.rows() != p || f.chol_inv.cols() != p ||
+                f.d1.size() != n || f.d2.size() != n)
+              throw std::invalid_argument("GlmFit: inconsistent pickle state");
+            return f;
+          }));
 
   // Every kernel releases the GIL once its arguments are converted: the Eigen::Ref views stay
   // valid because the caller's arguments keep the arrays alive, and no Python object is touched

@@ -17,6 +17,10 @@ using VRef = Eigen::Ref<const Eigen::VectorXd>;
 
 namespace attrib_bindings {
 
+namespace {
+constexpr int kLinearFitStateVersion = 1;
+}  // namespace
+
 void register_linear(py::module_& m) {
   // module_local: _core and _core_avx2 may both be loaded, each with its own LinearFit type.
   py::class_<attrib::LinearFit>(m, "LinearFit", py::module_local(), "A fitted squared-loss model (private; see attrib.linear_loo).")
@@ -30,7 +34,34 @@ void register_linear(py::module_& m) {
       .def_readonly("chol_inv", &attrib::LinearFit::chol_inv)
       .def_readonly("hat", &attrib::LinearFit::hat)
       .def_readonly("resid", &attrib::LinearFit::resid)
-      .def_readonly("rcond", &attrib::LinearFit::rcond);
+      .def_readonly("rcond", &attrib::LinearFit::rcond)
+      // Every field, so that a result holding the fit can be pickled (for joblib, Dask, caching).
+      // The Python result re-creates the fit with the CPU build loaded where it is unpickled.
+      .def(py::pickle(
+          [](const attrib::LinearFit& f) {
+            return py::make_tuple(kLinearFitStateVersion, f.coef, f.intercept, f.fit_intercept, f.x_mean, f.y_mean,
+                                  f.sum_w, f.chol, f.chol_inv, f.hat, f.resid, f.rcond);
+          },
+          [](const py::tuple& t) {
+            if (t.size() != 12 || t[0].cast<int>() != kLinearFitStateVersion)
+              throw std::invalid_argument("LinearFit: unknown pickle state (saved by another attrib version?)");
+            attrib::LinearFit f;
+            f.coef = t[1].cast<Eigen::VectorXd>();
+            f.intercept = t[2].cast<double>();
+            f.fit_intercept = t[3].cast<bool>();
+            f.x_mean = t[4].cast<Eigen::VectorXd>();
+            f.y_mean = t[5].cast<double>();
+            f.sum_w = t[6].cast<double>();
+            f.chol = t[7].cast<RowMatrixXd>();
+            f.chol_inv = t[8].cast<RowMatrixXd>();
+            f.hat = t[9].cast<Eigen::VectorXd>();
+            f.resid = t[10].cast<Eigen::VectorXd>();
+            f.rcond = t[11].cast<double>();
+            const auto p = f.chol.rows();
+            if (f.chol.cols() != p || f.chol_inv.rows() != p || f.chol_inv.cols() != p || f.hat.size() != f.resid.size())
+              throw std::invalid_argument("LinearFit: inconsistent pickle state");
+            return f;
+          }));
 
   // Every kernel releases the GIL after its arguments are converted: the Eigen::Ref views stay
   // valid because the caller's arguments keep the arrays alive, and no Python object is touched

@@ -9,6 +9,7 @@ fit (Woodbury, one k x k solve per group of k rows). Names and signs follow stat
 from __future__ import annotations
 
 import functools
+import hashlib
 import warnings
 
 import numpy as np
@@ -43,11 +44,12 @@ def _describe_rows(rows: np.ndarray, what: str = "rows") -> str:
     return f"{what} {shown}{more}"
 
 
-def _fingerprint(X: np.ndarray) -> int:
+def _fingerprint(X: np.ndarray) -> bytes:
     # A sample of rows: enough to catch an in-place edit of X between the fit and a lazy
-    # computation that reads X again, at O(d) cost.
+    # computation that reads X again, at O(d) cost. A digest rather than hash(), which
+    # is salted per process and would fail the check after the result is pickled and loaded.
     step = max(1, X.shape[0] // 64)
-    return hash(X[::step].tobytes())
+    return hashlib.blake2b(X[::step].tobytes(), digest_size=16).digest()
 
 
 def linear_loo(

@@ -18,6 +18,29 @@ class AttributionResult:
     _frame_columns: tuple[str, ...] = ()
     _values_name: str = ""
 
+    # Pickling (joblib, Dask, caching). A result that keeps a fitted model from the compiled core
+    # (``_fit``, made by the CPU build in ``_core``) stores the fit's fields instead, and is rebuilt
+    # with the CPU build loaded where it is unpickled: the two builds differ only in speed.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if state.get("_core") is not None:
+            fit = state["_fit"]
+            state["_core"] = None
+            state["_fit"] = (type(fit).__name__, fit.__getstate__())
+        return state
+
+    def __setstate__(self, state):
+        if "_core" in state and state["_core"] is None:
+            from . import _dispatch
+
+            core = _dispatch.core
+            name, fit_state = state["_fit"]
+            cls = getattr(core, name)
+            fit = cls.__new__(cls)
+            fit.__setstate__(fit_state)
+            state = {**state, "_core": core, "_fit": fit}
+        self.__dict__.update(state)
+
     @property
     def values(self) -> np.ndarray:
         """The default per-item score (see the subclass for which one)."""
