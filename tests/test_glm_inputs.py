@@ -225,3 +225,14 @@ def test_binary_labels_match_np_unique(labels):
     assert_array_equal(enc, (y == np.unique(y)[1]).astype(float))
     with pytest.raises(ValueError, match="exactly two classes"):  # one class only
         check_binary_labels(np.full(50, labels[0]), "y", 50)
+
+
+def test_modifying_X_in_place_is_detected(data):
+    # group_loo reads X again; an in-place edit after the fit must not give silently wrong numbers.
+    X, y = data
+    X = X.copy()
+    r = attrib.glm_loo(X, y)
+    r.group_loo(np.arange(X.shape[0]) % 3)
+    X[:] = 0.0
+    with pytest.raises(RuntimeError, match="modified in place"):
+        r.group_loo(np.arange(X.shape[0]) % 3)

@@ -6,6 +6,7 @@ further copy; float32, integer, boolean, Fortran-ordered and strided inputs ther
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import operator
 
@@ -226,3 +227,11 @@ def check_positive(value, name: str, *, integer: bool = False, allow_none: bool 
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value}")
     return value
+
+
+def fingerprint(X: np.ndarray) -> bytes:
+    """A digest of a sample of X's rows. Results that read X again for a lazy computation compare
+    it with the digest taken at fit time, to catch an in-place edit at O(d) cost. A digest rather
+    than hash(), which is salted per process and would fail the check after pickling."""
+    step = max(1, X.shape[0] // 64)
+    return hashlib.blake2b(X[::step].tobytes(), digest_size=16).digest()

@@ -41,6 +41,7 @@ from ._validation import (
     check_counts,
     check_sample_weight,
     column_names,
+    fingerprint,
     resolve_n_jobs,
 )
 from .exceptions import ConvergenceWarning, IllConditionedWarning, LeverageOneWarning, NotAtOptimumWarning
@@ -398,6 +399,7 @@ class GLMLOOResult(AttributionResult):
     def __init__(self, prob: _Problem, fit, method: str, refine_spec, max_iter: int, core):
         refine, refine_by = refine_spec
         self._prob = prob
+        self._X_print = fingerprint(prob.X)
         self._fit = fit
         self._core = core
         self.family = prob.family
@@ -528,6 +530,8 @@ class GLMLOOResult(AttributionResult):
         individual Newton-step and influence-function estimates. ``groups`` is a label per row or
         a list of row-index arrays, as in :func:`attrib.linear_group_loo`."""
         prob = self._prob
+        if fingerprint(prob.X) != self._X_print:
+            raise RuntimeError("X was modified in place after glm_loo(); refit to get consistent results")
         labels, arrays = _parse_groups(groups, prob.X.shape[0], prob.w)
         offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([g.size for g in arrays])

@@ -9,7 +9,6 @@ fit (Woodbury, one k x k solve per group of k rows). Names and signs follow stat
 from __future__ import annotations
 
 import functools
-import hashlib
 import warnings
 
 import numpy as np
@@ -21,6 +20,7 @@ from ._validation import (
     check_alpha,
     check_sample_weight,
     column_names,
+    fingerprint,
     resolve_n_jobs,
 )
 from .exceptions import IllConditionedWarning, LeverageOneWarning
@@ -42,14 +42,6 @@ def _describe_rows(rows: np.ndarray, what: str = "rows") -> str:
     shown = ", ".join(str(int(i)) for i in rows[:10])
     more = f" and {rows.size - 10} more" if rows.size > 10 else ""
     return f"{what} {shown}{more}"
-
-
-def _fingerprint(X: np.ndarray) -> bytes:
-    # A sample of rows: enough to catch an in-place edit of X between the fit and a lazy
-    # computation that reads X again, at O(d) cost. A digest rather than hash(), which
-    # is salted per process and would fail the check after the result is pickled and loaded.
-    step = max(1, X.shape[0] // 64)
-    return hashlib.blake2b(X[::step].tobytes(), digest_size=16).digest()
 
 
 def linear_loo(
@@ -159,7 +151,7 @@ class LinearLOOResult(AttributionResult):
     def __init__(self, fit, X, w, alpha, n_obs, n_threads, feature_names, core):
         self._fit = fit
         self._X = X
-        self._X_print = _fingerprint(X)
+        self._X_print = fingerprint(X)
         self._w = w
         self._n_threads = n_threads
         self._core = core
@@ -250,7 +242,7 @@ class LinearLOOResult(AttributionResult):
 
     # -- O(n p) quantities, computed on first use --------------------------------------------
     def _check_X_unchanged(self):
-        if _fingerprint(self._X) != self._X_print:
+        if fingerprint(self._X) != self._X_print:
             raise RuntimeError("X was modified in place after linear_loo(); refit to get consistent results")
 
     @functools.cached_property
