@@ -498,21 +498,16 @@ class GLMLOOResult(AttributionResult):
         """Change of each test point's loss when each training row is removed (this result's
         ``dcoef`` plugged into the loss): entry (i, j) = loss_j(theta_(i)) - loss_j(theta-hat).
         Positive: row i helps test point j. See :func:`influence`."""
+        if top_k is None:
+            return self._loss_change(
+                self.dcoef, X_test, y_test, max_bytes,
+                "pass top_k= to get the k most helpful and harmful training rows per test point without it, split "
+                "X_test, or raise max_bytes",
+            )
         prob = self._prob
-        Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
-        m = Xt.shape[0]
-        yt, _ = _check_targets(y_test, prob.family, m, "y_test", classes=prob.classes)
+        Xt, yt = self._test_data(X_test, y_test)
         n = prob.X.shape[0]
         D = np.ascontiguousarray(self.dcoef)
-        if top_k is None:
-            need = n * m * 8
-            if need > max_bytes:
-                raise ValueError(
-                    f"influence would allocate a {n} x {m} float64 matrix ({need / 2**30:.1f} GiB > max_bytes="
-                    f"{max_bytes}); pass top_k= to get the k most helpful and harmful training rows per test "
-                    "point without it, split X_test, or raise max_bytes"
-                )
-            return self._core.glm_loss_change(Xt, yt, self._fit, D, prob.n_threads)
         if isinstance(top_k, bool):
             raise TypeError("top_k must be a positive integer")
         try:
@@ -525,10 +520,37 @@ class GLMLOOResult(AttributionResult):
         hi, hv, li, lv = self._core.glm_loss_change_topk(Xt, yt, self._fit, D, k, prob.n_threads)
         return TopKInfluence(hi, hv, li, lv)
 
-    def group_loo(self, groups) -> GLMGroupResult:
-        """Newton-step removal of whole groups of rows (Woodbury), next to the sums of the
-        individual Newton-step and influence-function estimates. ``groups`` is a label per row or
-        a list of row-index arrays, as in :func:`attrib.linear_group_loo`."""
+    def _test_data(self, X_test, y_test):
+        Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
+        yt, _ = _check_targets(y_test, self._prob.family, Xt.shape[0], "y_test", classes=self._prob.classes)
+        return Xt, yt
+
+    def _loss_change(self, D, X_test, y_test, max_bytes, hint="split X_test, or raise max_bytes"):
+        """(rows of D) x n_test matrix of loss_j(theta-hat - D_i) - loss_j(theta-hat)."""
+        Xt, yt = self._test_data(X_test, y_test)
+        rows, m = D.shape[0], Xt.shape[0]
+        need = rows * m * 8
+        if need > max_bytes:
+            raise ValueError(
+                f"influence would allocate a {rows} x {m} float64 matrix ({need / 2**30:.1f} GiB > max_bytes="
+                f"{max_bytes}); {hint}"
+            )
+        return self._core.glm_loss_change(Xt, yt, self._fit, np.ascontiguousarray(D), self._prob.n_threads)
+
+    def group_loo(self, groups, method: str = "newton", *, max_iter: int = 100) -> GLMGroupResult:
+        """Removal of whole groups of rows, next to the sums of the individual Newton-step and
+        influence-function estimates. ``groups`` is a label per row or a list of row-index arrays,
+        as in :func:`attrib.linear_group_loo`.
+
+        ``method="newton"``: one Newton step on each group-removed objective, with the Hessian
+        downdated by Woodbury (one k x k Cholesky per group of k rows). ``method="exact"``: each
+        group-removed problem solved to convergence, starting from that step and its downdated
+        Hessian: the same as refitting without the group (O(n p^2) per Newton iteration, a few
+        iterations per group)."""
+        if method not in ("newton", "exact"):
+            raise ValueError(f"method must be 'newton' or 'exact', got {method!r}")
+        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
         prob = self._prob
         if fingerprint(prob.X) != self._X_print:
             raise RuntimeError("X was modified in place after glm_loo(); refit to get consistent results")
@@ -554,7 +576,51 @@ class GLMLOOResult(AttributionResult):
         D_if = self._core.glm_solve_rows(prob.X, self._fit, np.ascontiguousarray(-sd1), prob.n_threads)
         sum_ns = np.array([D_ns[a].sum(axis=0) for a in arrays]).reshape(len(arrays), -1)
         sum_if = np.array([D_if[a].sum(axis=0) for a in arrays]).reshape(len(arrays), -1)
-        return GLMGroupResult(labels, arrays, dcoef, sum_ns, sum_if, ok, np.asarray(self._fit.chol))
+        exact = self._exact_groups(arrays, dcoef, ok, int(max_iter)) if method == "exact" else None
+        return GLMGroupResult(self, method, labels, arrays, dcoef, exact, sum_ns, sum_if, ok)
+
+    def _exact_groups(self, arrays, newton: np.ndarray, ok: np.ndarray, max_iter: int) -> np.ndarray:
+        """theta-hat minus the refit without each group: Newton iterations on the full data with
+        the group's weights set to 0 (penalty unchanged), from the group's Newton step and its
+        Woodbury-downdated Hessian (which stands in for the first O(n p^2) pass)."""
+        prob = self._prob
+        n = prob.X.shape[0]
+        theta = self.params_
+        L = np.asarray(self._fit.chol)
+        H = L @ L.T
+        s_all = np.ones(n) if prob.w is None else prob.w
+        sd2 = s_all * np.asarray(self._fit.d2)
+        out = np.full_like(newton, np.nan)
+        failed = []
+        for g, rows in enumerate(arrays):
+            if not ok[g]:
+                continue  # not identified without the group: NaN, already warned about
+            s = s_all.copy()
+            s[rows] = 0.0
+            Zg = prob.X[rows]
+            if prob.fit_intercept:
+                Zg = np.hstack([np.ones((rows.size, 1)), Zg])
+            Hg = np.ascontiguousarray(H - (Zg.T * sd2[rows]) @ Zg)
+            try:
+                fit = self._core.glm_fit(
+                    prob.X, prob.y, s, FAMILIES[prob.family], prob.l2, prob.fit_intercept,
+                    np.ascontiguousarray(theta - newton[g]), Hg, max_iter, FIT_TOL, prob.n_threads,
+                )
+            except ValueError:
+                failed.append(g)  # e.g. the rows left are separable or collinear
+                continue
+            if not fit.converged:
+                failed.append(g)
+                continue
+            out[g] = theta - _theta(fit)
+        if failed:
+            warnings.warn(
+                f"exact removal failed for {_describe_rows(np.array(failed), 'groups')} (the fit without the group is "
+                f"singular, separates the data, or did not converge within {max_iter} iterations); their entries are NaN",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return out
 
 
 @dataclass
@@ -575,25 +641,39 @@ class TopKInfluence:
 class GLMGroupResult(AttributionResult):
     """Removal of whole groups of rows, one entry per group (from :meth:`GLMLOOResult.group_loo`).
 
-    ``dcoef[g]``: full-fit parameters minus the one-Newton-step estimate without group g
-    (Woodbury: the joint effect, including interactions between the group's rows).
+    ``dcoef[g]``: full-fit parameters minus those without group g, by ``method``: the Newton step
+    ("newton"; Woodbury, the joint effect including interactions between the group's rows) or
+    the converged refit ("exact"). ``dcoef_newton`` is always the Newton step.
     ``dcoef_sum_newton`` and ``dcoef_sum_influence``: sums of the rows' individual estimates, the
     additive approximations that are known to underestimate group effects.
-    ``values`` is the generalised Cook's distance of the group step.
+    ``values`` is the generalised Cook's distance ``dcoef' H dcoef / p``.
     """
 
     _values_name = "cooks_distance"
     _frame_columns = ("labels", "size", "cooks_distance")
 
-    def __init__(self, labels, groups, dcoef, sum_ns, sum_if, ok, chol):
+    def __init__(self, base: GLMLOOResult, method, labels, groups, newton, exact, sum_ns, sum_if, ok):
+        self._base = base
+        self.method = method
         self.labels = labels
         self.groups = groups
         self.size = np.array([g.size for g in groups])
-        self.dcoef = dcoef
+        self.dcoef_newton = newton
+        self.dcoef = newton if exact is None else exact
         self.dcoef_sum_newton = sum_ns
         self.dcoef_sum_influence = sum_if
-        self.ok = ok
-        self.cooks_distance = ((dcoef @ chol) ** 2).sum(axis=1) / chol.shape[0]
+        self.ok = ok if exact is None else ok & np.isfinite(exact).all(axis=1)
+        chol = np.asarray(base._fit.chol)
+        self.cooks_distance = ((self.dcoef @ chol) ** 2).sum(axis=1) / chol.shape[0]
+
+    def influence(self, X_test, y_test, *, estimate: str = "group", max_bytes: int = DEFAULT_MAX_BYTES):
+        """Change of each test point's loss when each group is removed, (n_groups, n_test): entry
+        (g, j) = loss_j(theta without g) - loss_j(theta-hat), with the parameters from ``dcoef``
+        (``estimate="group"``), or from the additive ``"sum_newton"`` / ``"sum_influence"``."""
+        D = {"group": self.dcoef, "sum_newton": self.dcoef_sum_newton, "sum_influence": self.dcoef_sum_influence}
+        if estimate not in D:
+            raise ValueError(f"estimate must be 'group', 'sum_newton' or 'sum_influence', got {estimate!r}")
+        return self._base._loss_change(D[estimate], X_test, y_test, max_bytes)
 
 
 def influence(
