@@ -70,6 +70,8 @@ Eigen::VectorXd hess_solve(const GlmFit& fit, const Eigen::VectorXd& v) {
 // buffers per task would page-fault (glibc serves them by mmap), costing as much as the arithmetic.
 struct RowScratch {
   RowMatrixXd Z, W;
+  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Zf;
+  Eigen::MatrixXf Hf;
   Eigen::VectorXd v1, v2;
   Eigen::ArrayXd y, eta, loss, d1, d2, s;
 };
@@ -112,17 +114,25 @@ void loss_derivs_array(GlmFamily family, const Eigen::ArrayXd& y, const Eigen::A
 // Objective, gradient and Hessian at theta in one pass over fixed row chunks, summed in chunk
 // order. Also stores eta, d1, d2 per row and counts rows that theta misclassifies (or puts on
 // the boundary), which is how perfect separation is detected.
+// Which Hessian a pass computes. Newton steps far from the optimum only need a good enough
+// matrix: single-precision rank updates (summed per block into double) serve them at a fraction
+// of the cost, while the Hessian the fit ends with, which every leave-one-out formula uses, is
+// always accumulated in double.
+enum class Hess { none, approx, exact };
+
 struct PassOut {
   double F = 0.0;
   Eigen::VectorXd g;
   Eigen::MatrixXd H;
+  Hess hess = Hess::none;
   Index not_separated = 0;
 };
 
 void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                const Eigen::Ref<const Eigen::VectorXd>& w, GlmFamily family, double l2, bool intercept,
-               const Eigen::VectorXd& theta, bool want_hessian, int n_threads, PassOut& out, Eigen::VectorXd& eta,
+               const Eigen::VectorXd& theta, Hess hess, int n_threads, PassOut& out, Eigen::VectorXd& eta,
                Eigen::VectorXd& d1, Eigen::VectorXd& d2) {
+  const bool want_hessian = hess != Hess::none;
   const Index n = X.rows(), d = X.cols(), off = intercept ? 1 : 0, p = d + off;
   const Index budget = std::max<Index>(1, (Index(64) << 20) / (8 * std::max<Index>(p * p, 1)));
   // Chunks of >= 1,024 rows: small fits (a warm start's 6,250 rows) still split evenly over the
@@ -164,7 +174,14 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
       if (want_hessian) {
         sc.v2 = (sc.s * sc.d2).sqrt().matrix();
         for (Index r = 0; r < m; ++r) Z.row(r) *= sc.v2[r];  // in place, row by row (contiguous)
-        Hc.selfadjointView<Eigen::Lower>().rankUpdate(Z.transpose());
+        if (hess == Hess::exact) {
+          Hc.selfadjointView<Eigen::Lower>().rankUpdate(Z.transpose());
+        } else {
+          sc.Zf = Z.cast<float>();
+          sc.Hf.setZero(p, p);
+          sc.Hf.selfadjointView<Eigen::Lower>().rankUpdate(sc.Zf.transpose());
+          Hc.triangularView<Eigen::Lower>() += sc.Hf.cast<double>();
+        }
       }
     }
     part_F[c] = Fc;
@@ -173,6 +190,7 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   });
   // Chunk order, not thread order: the same bits for any thread count.
   out.F = 0.0;
+  out.hess = hess;
   out.g = Eigen::VectorXd::Zero(p);
   out.not_separated = 0;
   if (want_hessian) out.H = Eigen::MatrixXd::Zero(p, p);
@@ -289,13 +307,35 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   // A given starting Hessian (an estimate from a subsample) stands in for the first O(n p^2) pass:
   // it is used as a chord, so it is replaced as soon as its steps stop contracting fast.
   bool chord = start_hessian.size() != 0;  // llt factors a Hessian from elsewhere than theta
-  bool hess_valid = !chord;                // cur.H is the Hessian at theta
-  full_pass(X, y, w, family, l2, fit_intercept, theta, hess_valid, n_threads, cur, eta, d1, d2);
+  bool hess_valid = !chord;                // cur.H is a Hessian at theta (cur.hess says which)
+  auto pass = [&](const Eigen::VectorXd& at, Hess hess, PassOut& out, Eigen::VectorXd& e, Eigen::VectorXd& g1,
+                  Eigen::VectorXd& g2) { full_pass(X, y, w, family, l2, fit_intercept, at, hess, n_threads, out, e, g1, g2); };
+  // From a given start (often at or next to the optimum: a refit, an estimator's coefficients)
+  // the first Hessian may be the last, so it is exact; from the null start it is approximate.
+  pass(theta, chord ? Hess::none : (start.size() ? Hess::exact : Hess::approx), cur, eta, d1, d2);
   if (!std::isfinite(cur.F)) throw std::domain_error("glm_fit: the objective is not finite at the starting point");
 
   Eigen::LLT<Eigen::MatrixXd> llt;
-  auto factor = [&](const Eigen::MatrixXd& H) {
-    llt.compute(H);
+  // Factors cur.H. A single-precision Hessian carries relative errors ~1e-7 times the condition
+  // number of H scaled to a unit diagonal, which is how much slower than Newton its steps
+  // converge: past a scaled condition number of 1e5 (or when rounding costs definiteness) it is
+  // recomputed in double, and the fit stays in double from then on.
+  bool approx_ok = true;
+  auto factor = [&] {
+    llt.compute(cur.H);
+    if (cur.hess == Hess::approx) {
+      bool good = llt.info() == Eigen::Success;
+      if (good) {
+        const Eigen::VectorXd dinv = cur.H.diagonal().cwiseSqrt().cwiseInverse();
+        const Eigen::LLT<Eigen::MatrixXd> scaled(dinv.asDiagonal() * cur.H * dinv.asDiagonal());
+        good = scaled.info() == Eigen::Success && scaled.rcond() > 1e-5;
+      }
+      if (!good) {
+        approx_ok = false;
+        pass(theta, Hess::exact, cur, eta, d1, d2);
+        llt.compute(cur.H);
+      }
+    }
     if (llt.info() != Eigen::Success)
       throw std::domain_error("the Hessian is singular: columns of X are collinear" +
                               std::string(fit_intercept ? " (with each other or with the intercept)" : "") +
@@ -305,7 +345,7 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     llt.compute(Eigen::MatrixXd(start_hessian));
     if (llt.info() != Eigen::Success) throw std::invalid_argument("glm_fit: start_hessian is not positive definite");
   } else {
-    factor(cur.H);
+    factor();
   }
   double prev_step = std::numeric_limits<double>::infinity();
   for (int it = 0; it < max_iter; ++it) {
@@ -314,9 +354,9 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     double step = max_abs(delta);
     if (chord && step > 0.1 * prev_step) {
       // The older Hessian no longer contracts fast: refresh it at the current iterate.
-      full_pass(X, y, w, family, l2, fit_intercept, theta, true, n_threads, cur, eta, d1, d2);
+      pass(theta, approx_ok ? Hess::approx : Hess::exact, cur, eta, d1, d2);
       hess_valid = true;
-      factor(cur.H);
+      factor();
       chord = false;
       delta = llt.solve(cur.g);
       step = max_abs(delta);
@@ -326,13 +366,13 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     fit.n_iter = it + 1;
     if (step <= tol * scale) {
       fit.converged = true;
-      // With the Hessian fresh at theta, Newton's quadratic convergence puts theta within this
-      // step of the optimum, and eta, d1, d2 and H all belong to it: stop here. Taking the step
-      // would cost one more full pass to keep them consistent.
-      if (!chord) break;
-      // A chord step converges only linearly: take it, and compute the Hessian where it lands.
+      // With the exact Hessian fresh at theta, Newton's quadratic convergence puts theta within
+      // this step of the optimum, and eta, d1, d2 and H all belong to it: stop here. Taking the
+      // step would cost one more full pass to keep them consistent.
+      if (!chord && cur.hess == Hess::exact) break;
+      // Otherwise take the step, and compute the exact Hessian where it lands.
       theta -= delta;
-      full_pass(X, y, w, family, l2, fit_intercept, theta, true, n_threads, cur, eta, d1, d2);
+      pass(theta, Hess::exact, cur, eta, d1, d2);
       hess_valid = true;
       break;
     }
@@ -340,16 +380,18 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     // trial passes skip the O(n p^2) Hessian; farther out each trial computes it at once, since
     // the full Newton step is almost always accepted. The trial also computes it when the next
     // step, at the contraction just seen (an overestimate for Newton steps, which converge
-    // quadratically), will be below the tolerance: the fit then ends on that pass.
+    // quadratically), will be below the tolerance: the fit then ends on that pass, so that
+    // Hessian is exact; the ones before it are approximate.
     const bool next_converged = std::isfinite(prev_step) && step * (step / prev_step) <= tol * scale;
     const bool next_chord = step <= 1e-3 * scale && !next_converged;
+    const Hess next_hess = next_chord ? Hess::none : (next_converged || !approx_ok ? Hess::exact : Hess::approx);
     // Backtracking (Armijo) from the full step; the slack absorbs rounding in F near the optimum.
     double t = 1.0;
     bool accepted = false;
     const bool near = in_quadratic_region(dec, cur.F, step, scale);
     for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
       const Eigen::VectorXd theta_t = theta - t * delta;
-      full_pass(X, y, w, family, l2, fit_intercept, theta_t, !next_chord, n_threads, trial, eta_t, d1_t, d2_t);
+      pass(theta_t, next_hess, trial, eta_t, d1_t, d2_t);
       if (std::isfinite(trial.F) && (near || trial.F <= cur.F - 1e-4 * t * dec + 1e-13 * std::abs(cur.F))) {
         theta = theta_t;
         std::swap(cur, trial);
@@ -361,11 +403,11 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     }
     if (!accepted) break;  // no decrease possible: at the rounding floor, or stuck; reported via converged
     hess_valid = !next_chord;
-    if (hess_valid) factor(cur.H);
+    if (hess_valid) factor();
     chord = next_chord;
     prev_step = step;
   }
-  if (!hess_valid) full_pass(X, y, w, family, l2, fit_intercept, theta, true, n_threads, cur, eta, d1, d2);
+  if (!hess_valid || cur.hess != Hess::exact) pass(theta, Hess::exact, cur, eta, d1, d2);
   if (check_separation && cur.not_separated == 0) throw_separation();
 
   llt.compute(cur.H);
