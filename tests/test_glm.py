@@ -321,6 +321,22 @@ def test_group_newton_step_matches_dense_algebra(rng):
     assert_close(g.dcoef_sum_influence[0], ij.dcoef[:10].sum(axis=0))
 
 
+def test_ill_conditioned_fit_still_reaches_scikit_learn_optimum(rng):
+    # Nearly collinear and badly scaled columns: the single-precision Hessians of the early Newton
+    # steps carry large relative errors here (or lose definiteness, and are redone in double);
+    # the fit must still reach scikit-learn's optimum in a normal number of iterations.
+    n = 3000
+    Z = rng.normal(size=(n, 4))
+    X = np.column_stack([Z, Z[:, 0] + 1e-4 * rng.normal(size=n), 1e3 * Z[:, 1]])
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(Z @ rng.normal(size=4))))).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", attrib.IllConditionedWarning)
+        r = attrib.glm_loo(X, y, C=10.0)
+    sk = LogisticRegression(C=10.0, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(X, y)
+    assert r.n_iter_ <= 12
+    assert_allclose(r.params_, np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=0, atol=1e-9)
+
+
 def test_exact_group_removal_equals_refits(rng):
     # Logistic with a penalty and weights against scikit-learn refits with the group's weights 0;
     # overlapping groups and a singleton (which must equal exact leave-one-out).
