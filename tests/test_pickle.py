@@ -121,3 +121,11 @@ def test_a_corrupt_fit_state_is_refused(data):
     clone = attrib.GLMLOOResult.__new__(attrib.GLMLOOResult)
     with pytest.raises(ValueError, match="pickle state"):
         clone.__setstate__(bad)
+
+
+def test_glm_group_result_round_trip(data):
+    X, _, y_bin, w = data
+    g = attrib.glm_loo(X, y_bin, C=0.7, sample_weight=w).group_loo(np.arange(X.shape[0]) % 9, method="exact")
+    clone = pickle.loads(pickle.dumps(g))
+    assert_array_equal(clone.dcoef, g.dcoef)
+    assert_array_equal(clone.influence(X[:20], y_bin[:20]), g.influence(X[:20], y_bin[:20]))

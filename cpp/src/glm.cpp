@@ -111,15 +111,15 @@ void loss_derivs_array(GlmFamily family, const Eigen::ArrayXd& y, const Eigen::A
   }
 }
 
-// Objective, gradient and Hessian at theta in one pass over fixed row chunks, summed in chunk
-// order. Also stores eta, d1, d2 per row and counts rows that theta misclassifies (or puts on
-// the boundary), which is how perfect separation is detected.
 // Which Hessian a pass computes. Newton steps far from the optimum only need a good enough
 // matrix: single-precision rank updates (summed per block into double) serve them at a fraction
 // of the cost, while the Hessian the fit ends with, which every leave-one-out formula uses, is
 // always accumulated in double.
 enum class Hess { none, approx, exact };
 
+// Objective, gradient and Hessian at theta in one pass over fixed row chunks, summed in chunk
+// order. Also stores eta, d1, d2 per row and counts rows that theta misclassifies (or puts on
+// the boundary), which is how perfect separation is detected.
 struct PassOut {
   double F = 0.0;
   Eigen::VectorXd g;

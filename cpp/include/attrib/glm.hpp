@@ -60,7 +60,8 @@ struct GlmFit {
 /// `start` (say from a subsample) used for the first steps instead of an O(n p^2) pass. Stops once
 /// the Newton step is below tol * (1 + max |theta|): at the iterate that step starts from when the
 /// Hessian there is fresh (theta is then within the step of the optimum), else after taking it and
-/// evaluating the Hessian where it lands. Throws
+/// evaluating the Hessian where it lands. The Hessians of earlier steps may be summed in single
+/// precision; the one the fit returns (its Cholesky factor) always in double. Throws
 /// std::domain_error for a singular Hessian or perfect separation (logistic, l2 = 0). `w` of size 0
 /// means unit weights. Bitwise identical for any n_threads (fixed row chunks, summed in order).
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
