@@ -53,10 +53,10 @@ void register_glm(py::module_& m) {
           [](const attrib::GlmFit& f) {
             return py::make_tuple(kGlmFitStateVersion, static_cast<int>(f.family), f.fit_intercept, f.l2, f.coef,
                                   f.intercept, f.chol, f.chol_inv, f.eta, f.d1, f.d2, f.objective, f.grad_max,
-                                  f.step_max, f.n_iter, f.converged, f.rcond);
+                                  f.step_max, f.n_iter, f.converged, f.rcond, f.offset);
           },
           [](const py::tuple& t) {
-            if (t.size() != 17 || t[0].cast<int>() != kGlmFitStateVersion)
+            if (t.size() != 18 || t[0].cast<int>() != kGlmFitStateVersion)
               throw std::invalid_argument("GlmFit: unknown pickle state (saved by another attrib version?)");
             attrib::GlmFit f;
             f.family = to_family(t[1].cast<int>());
@@ -75,9 +75,10 @@ void register_glm(py::module_& m) {
             f.n_iter = t[14].cast<int>();
             f.converged = t[15].cast<bool>();
             f.rcond = t[16].cast<double>();
+            f.offset = t[17].cast<Eigen::VectorXd>();
             const auto p = f.coef.size() + (f.fit_intercept ? 1 : 0), n = f.eta.size();
             if (f.chol.rows() != p || f.chol.cols() != p || f.chol_inv.rows() != p || f.chol_inv.cols() != p ||
-                f.d1.size() != n || f.d2.size() != n)
+                f.d1.size() != n || f.d2.size() != n || (f.offset.size() != 0 && f.offset.size() != n))
               throw std::invalid_argument("GlmFit: inconsistent pickle state");
             return f;
           }));
@@ -87,13 +88,14 @@ void register_glm(py::module_& m) {
   // until the result is converted with the GIL held again.
   m.def(
       "glm_fit",
-      [](const CRef& X, const VRef& y, const VRef& w, int family, double l2, bool fit_intercept, const VRef& start,
-         const CRef& start_hessian, int max_iter, double tol, int n_threads) {
+      [](const CRef& X, const VRef& y, const VRef& w, const VRef& offset, int family, double l2, bool fit_intercept,
+         const VRef& start, const CRef& start_hessian, int max_iter, double tol, int n_threads) {
         const attrib::GlmFamily fam = to_family(family);
         py::gil_scoped_release nogil;
-        return attrib::glm_fit(X, y, w, fam, l2, fit_intercept, start, start_hessian, max_iter, tol, n_threads);
+        return attrib::glm_fit(X, y, w, offset, fam, l2, fit_intercept, start, start_hessian, max_iter, tol, n_threads);
       },
-      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "family"_a, "l2"_a, "fit_intercept"_a,
+      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "offset"_a.noconvert(), "family"_a, "l2"_a,
+      "fit_intercept"_a,
       "start"_a.noconvert(), "start_hessian"_a.noconvert(), "max_iter"_a, "tol"_a, "n_threads"_a);
 
   m.def(
@@ -139,30 +141,33 @@ void register_glm(py::module_& m) {
 
   m.def(
       "glm_loss_change",
-      [](const CRef& X_test, const VRef& y_test, const attrib::GlmFit& fit, const CRef& D, int n_threads) {
+      [](const CRef& X_test, const VRef& y_test, const VRef& offset_test, const attrib::GlmFit& fit, const CRef& D,
+         int n_threads) {
         py::array_t<double> out = numpy_matrix(D.rows(), X_test.rows());
         Eigen::Map<RowMatrixXd> o = view(out);
         {
           py::gil_scoped_release nogil;
-          attrib::glm_loss_change(X_test, y_test, fit, D, o, n_threads);
+          attrib::glm_loss_change(X_test, y_test, offset_test, fit, D, o, n_threads);
         }
         return out;
       },
-      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "n_threads"_a);
+      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "offset_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(),
+      "n_threads"_a);
 
   m.def(
       "glm_loss_change_topk",
-      [](const CRef& X_test, const VRef& y_test, const attrib::GlmFit& fit, const CRef& D, attrib::Index k,
-         int n_threads) {
+      [](const CRef& X_test, const VRef& y_test, const VRef& offset_test, const attrib::GlmFit& fit, const CRef& D,
+         attrib::Index k, int n_threads) {
         attrib::GlmTopK res;
         {
           py::gil_scoped_release nogil;
-          res = attrib::glm_loss_change_topk(X_test, y_test, fit, D, k, n_threads);
+          res = attrib::glm_loss_change_topk(X_test, y_test, offset_test, fit, D, k, n_threads);
         }
         return py::make_tuple(py::cast(std::move(res.helpful_idx)), py::cast(std::move(res.helpful_val)),
                               py::cast(std::move(res.harmful_idx)), py::cast(std::move(res.harmful_val)));
       },
-      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "k"_a, "n_threads"_a);
+      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "offset_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "k"_a,
+      "n_threads"_a);
 
   m.def(
       "glm_group_step",

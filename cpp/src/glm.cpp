@@ -129,7 +129,8 @@ struct PassOut {
 };
 
 void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
-               const Eigen::Ref<const Eigen::VectorXd>& w, GlmFamily family, double l2, bool intercept,
+               const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
+               GlmFamily family, double l2, bool intercept,
                const Eigen::VectorXd& theta, Hess hess, int n_threads, PassOut& out, Eigen::VectorXd& eta,
                Eigen::VectorXd& d1, Eigen::VectorXd& d2) {
   const bool want_hessian = hess != Hess::none;
@@ -157,6 +158,7 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
       RowMatrixXd& Z = sc.Z;
       design_rows(X, intercept, r0, m, Z);
       eta.segment(r0, m).noalias() = Z * theta;
+      if (offset.size()) eta.segment(r0, m) += offset.segment(r0, m);
       sc.y = y.segment(r0, m);
       sc.eta = eta.segment(r0, m);
       if (w.size() == 0) {
@@ -211,7 +213,7 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
 
 // Initial theta: beta = 0, intercept of the null model (weighted mean of y through the link).
 Eigen::VectorXd null_start(const Eigen::Ref<const Eigen::VectorXd>& y, const Eigen::Ref<const Eigen::VectorXd>& w,
-                           GlmFamily family, Index p, bool intercept) {
+                           const Eigen::Ref<const Eigen::VectorXd>& offset, GlmFamily family, Index p, bool intercept) {
   Eigen::VectorXd theta = Eigen::VectorXd::Zero(p);
   if (!intercept) return theta;
   double sy = 0.0, sw = 0.0;
@@ -226,9 +228,16 @@ Eigen::VectorXd null_start(const Eigen::Ref<const Eigen::VectorXd>& y, const Eig
       theta[0] = std::log(m / (1.0 - m));
       break;
     }
-    case GlmFamily::poisson:
-      theta[0] = std::log(std::max(ybar, 1e-10));
+    case GlmFamily::poisson: {
+      // With offsets (log exposures) the null model's rate is sum(s y) / sum(s e^o).
+      double exposure = sw;
+      if (offset.size()) {
+        exposure = 0.0;
+        for (Index i = 0; i < y.size(); ++i) exposure += weight(w, i) * std::exp(offset[i]);
+      }
+      theta[0] = std::log(std::max(sy / exposure, 1e-10));
       break;
+    }
     case GlmFamily::gaussian:
       theta[0] = ybar;
       break;
@@ -284,12 +293,15 @@ Eigen::VectorXd GlmFit::theta() const {
 }
 
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
-               const Eigen::Ref<const Eigen::VectorXd>& w, GlmFamily family, double l2, bool fit_intercept,
+               const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
+               GlmFamily family, double l2, bool fit_intercept,
                const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
                int max_iter, double tol, int n_threads) {
   const Index n = X.rows(), d = X.cols(), off = fit_intercept ? 1 : 0, p = d + off;
   if (y.size() != n) throw std::invalid_argument("glm_fit: y must have one entry per row of X");
   if (w.size() != 0 && w.size() != n) throw std::invalid_argument("glm_fit: w must be empty or of length n");
+  if (offset.size() != 0 && offset.size() != n)
+    throw std::invalid_argument("glm_fit: offset must be empty or of length n");
   if (start.size() != 0 && start.size() != p) throw std::invalid_argument("glm_fit: start must be empty or of length p");
   if (start_hessian.size() != 0 && (start.size() == 0 || start_hessian.rows() != p || start_hessian.cols() != p))
     throw std::invalid_argument("glm_fit: start_hessian must be empty, or p x p together with start");
@@ -301,7 +313,7 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   fit.family = family;
   fit.fit_intercept = fit_intercept;
   fit.l2 = l2;
-  Eigen::VectorXd theta = start.size() ? Eigen::VectorXd(start) : null_start(y, w, family, p, fit_intercept);
+  Eigen::VectorXd theta = start.size() ? Eigen::VectorXd(start) : null_start(y, w, offset, family, p, fit_intercept);
   Eigen::VectorXd eta, d1, d2, eta_t, d1_t, d2_t;
   PassOut cur, trial;
   // A given starting Hessian (an estimate from a subsample) stands in for the first O(n p^2) pass:
@@ -309,7 +321,9 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   bool chord = start_hessian.size() != 0;  // llt factors a Hessian from elsewhere than theta
   bool hess_valid = !chord;                // cur.H is a Hessian at theta (cur.hess says which)
   auto pass = [&](const Eigen::VectorXd& at, Hess hess, PassOut& out, Eigen::VectorXd& e, Eigen::VectorXd& g1,
-                  Eigen::VectorXd& g2) { full_pass(X, y, w, family, l2, fit_intercept, at, hess, n_threads, out, e, g1, g2); };
+                  Eigen::VectorXd& g2) {
+    full_pass(X, y, w, offset, family, l2, fit_intercept, at, hess, n_threads, out, e, g1, g2);
+  };
   // From a given start (often at or next to the optimum: a refit, an estimator's coefficients)
   // the first Hessian may be the last, so it is exact; from the null start it is approximate.
   pass(theta, chord ? Hess::none : (start.size() ? Hess::exact : Hess::approx), cur, eta, d1, d2);
@@ -425,6 +439,7 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   fit.chol_inv = fit.chol.triangularView<Eigen::Lower>().solve(RowMatrixXd::Identity(p, p));
   fit.intercept = fit_intercept ? theta[0] : 0.0;
   fit.coef = theta.tail(d);
+  fit.offset = offset;
   fit.eta = std::move(eta);
   fit.d1 = std::move(d1);
   fit.d2 = std::move(d2);
@@ -508,6 +523,7 @@ double loo_objective(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
     const Index m = std::min(block, n - r0);
     design_rows(X, fit.fit_intercept, r0, m, Z);
     e.noalias() = Z * theta;
+    if (fit.offset.size()) e += fit.offset.segment(r0, m);
     sq.resize(m);
     for (Index r = 0; r < m; ++r) {
       const double s = r0 + r == i ? 0.0 : weight(w, r0 + r);
@@ -596,6 +612,7 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
       // Linear predictors of every training row under each active iterate.
       Eta.noalias() = X * Ta.bottomRows(d);
       if (off) Eta.rowwise() += Ta.row(0);
+      if (fit.offset.size()) Eta.colwise() += fit.offset;
       Lg.resize(n, A);
       for (Index a = 0; a < A; ++a) {
         loss_derivs_array(fit.family, y_all, Eta.col(a).array(), nullptr, &d1col, nullptr);
@@ -676,7 +693,7 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
       const Index i = rows[j0 + j];
       if (!res.converged[j0 + j]) continue;
       res.dcoef.row(j0 + j) = (theta_hat - Theta.col(j)).transpose();
-      res.loo_eta[j0 + j] = Zb.row(j).dot(Theta.col(j));
+      res.loo_eta[j0 + j] = Zb.row(j).dot(Theta.col(j)) + (fit.offset.size() ? fit.offset[rows[j0 + j]] : 0.0);
       (void)i;
     }
   });
@@ -687,10 +704,12 @@ namespace {
 
 // Test design and the loss at the full fit.
 void test_setup(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                const GlmFit& fit, RowMatrixXd& Zt, Eigen::VectorXd& eta_t, Eigen::VectorXd& base) {
+                const Eigen::Ref<const Eigen::VectorXd>& offset_test, const GlmFit& fit, RowMatrixXd& Zt,
+                Eigen::VectorXd& eta_t, Eigen::VectorXd& base) {
   const Index m = X_test.rows();
   design_rows(X_test, fit.fit_intercept, 0, m, Zt);
   eta_t = Zt * fit.theta();
+  if (offset_test.size()) eta_t += offset_test;
   Eigen::ArrayXd loss;
   loss_derivs_array(fit.family, y_test.array(), eta_t.array(), &loss, nullptr, nullptr);
   base = loss.matrix();
@@ -711,9 +730,11 @@ void change_tile(const Eigen::Ref<const RowMatrixXd>& D, const RowMatrixXd& Zt, 
 }
 
 void check_change_shapes(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                         const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D) {
+                         const Eigen::Ref<const Eigen::VectorXd>& offset_test, const GlmFit& fit,
+                         const Eigen::Ref<const RowMatrixXd>& D) {
   const Index p = fit.coef.size() + (fit.fit_intercept ? 1 : 0);
-  if (X_test.cols() != fit.coef.size() || y_test.size() != X_test.rows() || D.cols() != p)
+  if (X_test.cols() != fit.coef.size() || y_test.size() != X_test.rows() || D.cols() != p ||
+      (offset_test.size() != 0 && offset_test.size() != X_test.rows()))
     throw std::invalid_argument("glm_loss_change: shapes do not match the fit");
 }
 
@@ -732,14 +753,14 @@ bool ranks_before(const Ranked& a, const Ranked& b, bool largest) {
 }  // namespace
 
 void glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                     const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Eigen::Ref<RowMatrixXd> out,
+                     const Eigen::Ref<const Eigen::VectorXd>& offset_test, const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Eigen::Ref<RowMatrixXd> out,
                      int n_threads) {
-  check_change_shapes(X_test, y_test, fit, D);
+  check_change_shapes(X_test, y_test, offset_test, fit, D);
   const Index n = D.rows(), m = X_test.rows();
   if (out.rows() != n || out.cols() != m) throw std::invalid_argument("glm_loss_change: out must be n_train x n_test");
   RowMatrixXd Zt;
   Eigen::VectorXd eta_t, base;
-  test_setup(X_test, y_test, fit, Zt, eta_t, base);
+  test_setup(X_test, y_test, offset_test, fit, Zt, eta_t, base);
   const Index n_tr = (n + kTrainTile - 1) / kTrainTile, n_te = (m + kTestTile - 1) / kTestTile;
   const Index n_tiles = n_tr * n_te;
   parallel_for(n_tiles, n_threads, [&](Index t) {
@@ -752,13 +773,13 @@ void glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::R
 }
 
 GlmTopK glm_loss_change_topk(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                             const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Index k, int n_threads) {
-  check_change_shapes(X_test, y_test, fit, D);
+                             const Eigen::Ref<const Eigen::VectorXd>& offset_test, const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Index k, int n_threads) {
+  check_change_shapes(X_test, y_test, offset_test, fit, D);
   const Index n = D.rows(), m = X_test.rows();
   if (k < 1 || k > n) throw std::invalid_argument("glm_loss_change_topk: k must be in [1, n_train]");
   RowMatrixXd Zt;
   Eigen::VectorXd eta_t, base;
-  test_setup(X_test, y_test, fit, Zt, eta_t, base);
+  test_setup(X_test, y_test, offset_test, fit, Zt, eta_t, base);
   GlmTopK res;
   res.helpful_idx.resize(m, k);
   res.harmful_idx.resize(m, k);

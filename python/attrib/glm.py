@@ -162,13 +162,15 @@ class _Problem:
     classes: np.ndarray | None
     n_threads: int
     feature_names: list | None
+    offset: np.ndarray | None = None
 
 
-def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs):
+def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None):
     feature_names = column_names(X)
     Xa = as_float_matrix(X, "X")
     n, d = Xa.shape
     w = check_sample_weight(sample_weight, n)
+    off = None if offset is None else as_float_vector(offset, "offset", n)
     start = None
     if isinstance(family, str) or family is None:
         family = _check_family(family)
@@ -192,7 +194,7 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs):
         )
     if family == "poisson" and fit_intercept and not (ya[slice(None) if w is None else w > 0] > 0).any():
         raise ValueError("y is zero for every row: the Poisson intercept would be -inf")
-    prob = _Problem(Xa, ya, w, family, l2, fit_intercept, classes, n_threads, feature_names)
+    prob = _Problem(Xa, ya, w, family, l2, fit_intercept, classes, n_threads, feature_names, off)
     return prob, start
 
 
@@ -218,10 +220,11 @@ def _warm_start(prob: _Problem, core):
     Xs = np.ascontiguousarray(prob.X[::WARM_STRIDE])
     ys = np.ascontiguousarray(prob.y[::WARM_STRIDE])
     ws = _NO_WEIGHTS if prob.w is None else np.ascontiguousarray(prob.w[::WARM_STRIDE])
+    os_ = _NO_WEIGHTS if prob.offset is None else np.ascontiguousarray(prob.offset[::WARM_STRIDE])
     scale = Xs.shape[0] / n if prob.w is None else float(ws.sum() / prob.w.sum())
     try:
         fit = core.glm_fit(
-            Xs, ys, ws, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _NO_WEIGHTS, _NO_HESSIAN, 50,
+            Xs, ys, ws, os_, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _NO_WEIGHTS, _NO_HESSIAN, 50,
             WARM_TOL, prob.n_threads,
         )
     except ValueError:
@@ -240,8 +243,8 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, core=None):
         start, hessian = _warm_start(prob, core)
     s = _NO_WEIGHTS if start is None else np.ascontiguousarray(start, dtype=np.float64)
     fit = core.glm_fit(
-        prob.X, prob.y, _NO_WEIGHTS if prob.w is None else prob.w, FAMILIES[prob.family], prob.l2, prob.fit_intercept,
-        s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, prob.n_threads,
+        prob.X, prob.y, _NO_WEIGHTS if prob.w is None else prob.w, _offset_arg(prob.offset), FAMILIES[prob.family],
+        prob.l2, prob.fit_intercept, s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, prob.n_threads,
     )
     if not fit.converged:
         warnings.warn(
@@ -263,6 +266,10 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, core=None):
             stacklevel=4,
         )
     return fit
+
+
+def _offset_arg(offset) -> np.ndarray:
+    return _NO_WEIGHTS if offset is None else offset
 
 
 def _theta(fit) -> np.ndarray:
@@ -301,6 +308,7 @@ def glm_loo(
     *,
     refine=None,
     refine_by="cooks_distance",
+    offset=None,
     n_jobs=None,
     max_iter=100,
 ) -> GLMLOOResult:
@@ -342,6 +350,10 @@ def glm_loo(
         breast cancer (C=1) refining 5 rows by Cook's distance lifts the Pearson correlation of
         test-loss changes with exact LOO from 0.987 to 0.9999, while 50 rows by leverage leave it
         at 0.987 (bench/bench_glm.py).
+    offset : array-like of shape (n_samples,), optional
+        A known term added to each row's linear predictor, ``eta_i = b + x_i @ coef + offset_i``
+        (statsmodels' GLM ``offset``); for a Poisson rate with exposure ``t_i`` pass
+        ``offset=np.log(t)``. Test points get theirs through ``offset_test`` in :meth:`influence`.
     n_jobs : int, optional
         Threads (None: OpenMP default). Results are bitwise identical for every value.
     max_iter : int, default 100
@@ -367,7 +379,7 @@ def glm_loo(
         raise ValueError(f"refine_by must be 'hat' or 'cooks_distance', got {refine_by!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    prob, start = _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs)
+    prob, start = _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset)
     core = _dispatch.core
     fit = _fit(prob, start, max_iter=int(max_iter), core=core)
     if start is not None:
@@ -494,18 +506,18 @@ class GLMLOOResult(AttributionResult):
             out[self.refined] = ((self.dcoef[self.refined] @ L) ** 2).sum(axis=1) / L.shape[0]
         return out
 
-    def influence(self, X_test, y_test, *, top_k=None, max_bytes: int = DEFAULT_MAX_BYTES):
+    def influence(self, X_test, y_test, *, top_k=None, offset_test=None, max_bytes: int = DEFAULT_MAX_BYTES):
         """Change of each test point's loss when each training row is removed (this result's
         ``dcoef`` plugged into the loss): entry (i, j) = loss_j(theta_(i)) - loss_j(theta-hat).
         Positive: row i helps test point j. See :func:`influence`."""
         if top_k is None:
             return self._loss_change(
-                self.dcoef, X_test, y_test, max_bytes,
+                self.dcoef, X_test, y_test, offset_test, max_bytes,
                 "pass top_k= to get the k most helpful and harmful training rows per test point without it, split "
                 "X_test, or raise max_bytes",
             )
         prob = self._prob
-        Xt, yt = self._test_data(X_test, y_test)
+        Xt, yt, ot = self._test_data(X_test, y_test, offset_test)
         n = prob.X.shape[0]
         D = np.ascontiguousarray(self.dcoef)
         if isinstance(top_k, bool):
@@ -517,17 +529,21 @@ class GLMLOOResult(AttributionResult):
         if k < 1:
             raise ValueError(f"top_k must be >= 1, got {k}")
         k = min(k, n)
-        hi, hv, li, lv = self._core.glm_loss_change_topk(Xt, yt, self._fit, D, k, prob.n_threads)
+        hi, hv, li, lv = self._core.glm_loss_change_topk(Xt, yt, ot, self._fit, D, k, prob.n_threads)
         return TopKInfluence(hi, hv, li, lv)
 
-    def _test_data(self, X_test, y_test):
+    def _test_data(self, X_test, y_test, offset_test):
         Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
-        yt, _ = _check_targets(y_test, self._prob.family, Xt.shape[0], "y_test", classes=self._prob.classes)
-        return Xt, yt
+        m = Xt.shape[0]
+        yt, _ = _check_targets(y_test, self._prob.family, m, "y_test", classes=self._prob.classes)
+        if offset_test is None and self._prob.offset is not None:
+            raise ValueError("the model was fitted with an offset: pass offset_test for the test points")
+        ot = _NO_WEIGHTS if offset_test is None else as_float_vector(offset_test, "offset_test", m, what="X_test")
+        return Xt, yt, ot
 
-    def _loss_change(self, D, X_test, y_test, max_bytes, hint="split X_test, or raise max_bytes"):
+    def _loss_change(self, D, X_test, y_test, offset_test, max_bytes, hint="split X_test, or raise max_bytes"):
         """(rows of D) x n_test matrix of loss_j(theta-hat - D_i) - loss_j(theta-hat)."""
-        Xt, yt = self._test_data(X_test, y_test)
+        Xt, yt, ot = self._test_data(X_test, y_test, offset_test)
         rows, m = D.shape[0], Xt.shape[0]
         need = rows * m * 8
         if need > max_bytes:
@@ -535,7 +551,7 @@ class GLMLOOResult(AttributionResult):
                 f"influence would allocate a {rows} x {m} float64 matrix ({need / 2**30:.1f} GiB > max_bytes="
                 f"{max_bytes}); {hint}"
             )
-        return self._core.glm_loss_change(Xt, yt, self._fit, np.ascontiguousarray(D), self._prob.n_threads)
+        return self._core.glm_loss_change(Xt, yt, ot, self._fit, np.ascontiguousarray(D), self._prob.n_threads)
 
     def group_loo(self, groups, method: str = "newton", *, max_iter: int = 100) -> GLMGroupResult:
         """Removal of whole groups of rows, next to the sums of the individual Newton-step and
@@ -603,7 +619,7 @@ class GLMLOOResult(AttributionResult):
             Hg = np.ascontiguousarray(H - (Zg.T * sd2[rows]) @ Zg)
             try:
                 fit = self._core.glm_fit(
-                    prob.X, prob.y, s, FAMILIES[prob.family], prob.l2, prob.fit_intercept,
+                    prob.X, prob.y, s, _offset_arg(prob.offset), FAMILIES[prob.family], prob.l2, prob.fit_intercept,
                     np.ascontiguousarray(theta - newton[g]), Hg, max_iter, FIT_TOL, prob.n_threads,
                 )
             except ValueError:
@@ -666,14 +682,16 @@ class GLMGroupResult(AttributionResult):
         chol = np.asarray(base._fit.chol)
         self.cooks_distance = ((self.dcoef @ chol) ** 2).sum(axis=1) / chol.shape[0]
 
-    def influence(self, X_test, y_test, *, estimate: str = "group", max_bytes: int = DEFAULT_MAX_BYTES):
+    def influence(
+        self, X_test, y_test, *, estimate: str = "group", offset_test=None, max_bytes: int = DEFAULT_MAX_BYTES
+    ):
         """Change of each test point's loss when each group is removed, (n_groups, n_test): entry
         (g, j) = loss_j(theta without g) - loss_j(theta-hat), with the parameters from ``dcoef``
         (``estimate="group"``), or from the additive ``"sum_newton"`` / ``"sum_influence"``."""
         D = {"group": self.dcoef, "sum_newton": self.dcoef_sum_newton, "sum_influence": self.dcoef_sum_influence}
         if estimate not in D:
             raise ValueError(f"estimate must be 'group', 'sum_newton' or 'sum_influence', got {estimate!r}")
-        return self._base._loss_change(D[estimate], X_test, y_test, max_bytes)
+        return self._base._loss_change(D[estimate], X_test, y_test, offset_test, max_bytes)
 
 
 def influence(
@@ -690,6 +708,8 @@ def influence(
     top_k=None,
     refine=None,
     refine_by="cooks_distance",
+    offset=None,
+    offset_test=None,
     n_jobs=None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ):
@@ -702,7 +722,12 @@ def influence(
     larger than ``max_bytes`` is refused unless ``top_k`` is given.
 
     With ``top_k=k`` returns a :class:`TopKInfluence` with the k most helpful and k most harmful
-    training points per test point, streamed without the full matrix.
+    training points per test point, streamed without the full matrix. ``offset`` and
+    ``offset_test`` add known terms to the training and test linear predictors (see
+    :func:`glm_loo`).
     """
-    res = glm_loo(X, y, family, C, sample_weight, fit_intercept, method, refine=refine, refine_by=refine_by, n_jobs=n_jobs)
-    return res.influence(X_test, y_test, top_k=top_k, max_bytes=max_bytes)
+    res = glm_loo(
+        X, y, family, C, sample_weight, fit_intercept, method, refine=refine, refine_by=refine_by, offset=offset,
+        n_jobs=n_jobs,
+    )
+    return res.influence(X_test, y_test, top_k=top_k, offset_test=offset_test, max_bytes=max_bytes)

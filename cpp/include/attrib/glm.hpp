@@ -40,7 +40,8 @@ struct GlmFit {
   double intercept = 0.0;    ///< b (0 without an intercept)
   RowMatrixXd chol;          ///< lower Cholesky factor L of the Hessian H at the optimum (p x p)
   RowMatrixXd chol_inv;      ///< L^{-1} (lower triangular), applied by products in the row passes
-  Eigen::VectorXd eta;       ///< linear predictors z_i^T theta
+  Eigen::VectorXd offset;    ///< per-row offsets o_i added to the linear predictor (empty: none)
+  Eigen::VectorXd eta;       ///< linear predictors z_i^T theta + o_i
   Eigen::VectorXd d1;        ///< dl/deta per row (unweighted)
   Eigen::VectorXd d2;        ///< d2l/deta2 per row (unweighted)
   double objective = 0.0;    ///< F at the optimum
@@ -63,9 +64,12 @@ struct GlmFit {
 /// evaluating the Hessian where it lands. The Hessians of earlier steps may be summed in single
 /// precision; the one the fit returns (its Cholesky factor) always in double. Throws
 /// std::domain_error for a singular Hessian or perfect separation (logistic, l2 = 0). `w` of size 0
-/// means unit weights. Bitwise identical for any n_threads (fixed row chunks, summed in order).
+/// means unit weights, `offset` of size 0 no offset (otherwise eta_i = z_i^T theta + offset_i, as
+/// statsmodels' GLM offset; log exposure for a Poisson rate). Bitwise identical for any n_threads
+/// (fixed row chunks, summed in order).
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
-               const Eigen::Ref<const Eigen::VectorXd>& w, GlmFamily family, double l2, bool fit_intercept,
+               const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
+               GlmFamily family, double l2, bool fit_intercept,
                const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
                int max_iter, double tol, int n_threads);
 
@@ -113,10 +117,11 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
                           const std::vector<std::int64_t>& rows, int max_iter, double tol, int n_threads);
 
 /// Change of each test point's loss when each training row's parameter change is applied:
-/// entry (i, j) = l(y_j, eta_j - z_j^T D_i) - l(y_j, eta_j), with D row i = theta-hat - theta_(i).
+/// entry (i, j) = l(y_j, eta_j - z_j^T D_i) - l(y_j, eta_j), with D row i = theta-hat - theta_(i)
+/// and eta_j = z_j^T theta-hat + offset_test_j (`offset_test` of size 0: no offset).
 /// Positive: removing row i raises test loss j (row i helps j). Written into `out` (n_train x n_test).
 void glm_loss_change(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                     const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Eigen::Ref<RowMatrixXd> out,
+                     const Eigen::Ref<const Eigen::VectorXd>& offset_test, const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Eigen::Ref<RowMatrixXd> out,
                      int n_threads);
 
 /// The k most helpful (largest change) and k most harmful (smallest change) training rows per test
@@ -129,7 +134,7 @@ struct GlmTopK {
 
 /// Streaming top-k of glm_loss_change (k <= n_train).
 GlmTopK glm_loss_change_topk(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,
-                             const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Index k, int n_threads);
+                             const Eigen::Ref<const Eigen::VectorXd>& offset_test, const GlmFit& fit, const Eigen::Ref<const RowMatrixXd>& D, Index k, int n_threads);
 
 /// Newton-step removal of whole groups (Woodbury): one k x k Cholesky per group of k rows. Groups in
 /// compressed form: rows indices[offsets[g] .. offsets[g+1]). `ok` is 0 where the downdated Hessian
