@@ -687,10 +687,16 @@ class GLMGroupResult(AttributionResult):
     ):
         """Change of each test point's loss when each group is removed, (n_groups, n_test): entry
         (g, j) = loss_j(theta without g) - loss_j(theta-hat), with the parameters from ``dcoef``
-        (``estimate="group"``), or from the additive ``"sum_newton"`` / ``"sum_influence"``."""
-        D = {"group": self.dcoef, "sum_newton": self.dcoef_sum_newton, "sum_influence": self.dcoef_sum_influence}
+        (``estimate="group"``), the group Newton step (``"newton"``; the same as "group" for
+        method="newton"), or the additive ``"sum_newton"`` / ``"sum_influence"``."""
+        D = {
+            "group": self.dcoef,
+            "newton": self.dcoef_newton,
+            "sum_newton": self.dcoef_sum_newton,
+            "sum_influence": self.dcoef_sum_influence,
+        }
         if estimate not in D:
-            raise ValueError(f"estimate must be 'group', 'sum_newton' or 'sum_influence', got {estimate!r}")
+            raise ValueError(f"estimate must be one of {sorted(D)}, got {estimate!r}")
         return self._base._loss_change(D[estimate], X_test, y_test, offset_test, max_bytes)
 
 
