@@ -100,7 +100,8 @@ void parallel_for(Index count, int n_threads, Body&& body, bool worth_threads = 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && count > 1 && worth_threads)
 #endif
   for (Index i = 0; i < count; ++i) vault.run([&] { body(i); });
-  (void)nt;
+  (void)nt;  // unused without OpenMP
+  (void)worth_threads;
   vault.rethrow();
 }
 
@@ -131,7 +132,8 @@ void parallel_for_with_state(Index count, int n_threads, MakeState&& make_state,
         if (ready) body(i, state);
       });
   }
-  (void)nt;
+  (void)nt;  // unused without OpenMP
+  (void)worth_threads;
   vault.rethrow();
 }
 
