@@ -80,16 +80,17 @@ double weight(const Eigen::Ref<const Eigen::VectorXd>& w, Index i) { return w.si
 
 // Loss and derivatives of a run of rows at once: the same formulas as glm_loss_derivs, written as
 // array expressions so that Eigen's SIMD exp and log do the work (the scalar calls cost as much
-// as the O(n p) products in the passes that need them). Null outputs are skipped. The logistic
-// loss takes log(1 + e) rather than log1p(e), which Eigen 3.4 evaluates by scalar calls: with
-// e = exp(-|eta|) in (0, 1] both are within ~2e-16 absolutely, and the loss only enters sums.
+// as the O(n p) products in the passes that need them). Null outputs are skipped.
 void loss_derivs_array(GlmFamily family, const Eigen::ArrayXd& y, const Eigen::ArrayXd& eta, Eigen::ArrayXd* loss,
                        Eigen::ArrayXd* d1, Eigen::ArrayXd* d2) {
   switch (family) {
     case GlmFamily::logistic: {
       const Eigen::ArrayXd e = (-eta.abs()).exp();
-      const Eigen::ArrayXd big = (1.0 + e).inverse(), small = e * big;
-      if (loss) *loss = (1.0 + e).log() + eta.max(0.0) - y * eta;
+      const Eigen::ArrayXd u = 1.0 + e, big = u.inverse(), small = e * big;
+      // log1p(e) by log(u) e / (u - 1) with u = 1 + e (exact to a few ulps: the rounding of u
+      // cancels), because Eigen 3.4 evaluates log1p by scalar libm calls. A plain log(u) would
+      // lose the relative accuracy of tiny losses, whose differences the test-loss changes take.
+      if (loss) *loss = (u == 1.0).select(e, u.log() * e / (u - 1.0)) + eta.max(0.0) - y * eta;
       if (d1) *d1 = (eta >= 0.0).select((1.0 - y) * big - y * small, (1.0 - y) * small - y * big);
       if (d2) *d2 = big * small;
       break;
@@ -171,7 +172,10 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
       d2.segment(r0, m) = sc.d2.matrix();
       Fc += (sc.s * sc.loss).sum();
       sc.v1 = (sc.s * sc.d1).matrix();
-      ns += ((sc.s > 0.0) && !((2.0 * sc.y - 1.0) * sc.eta > 0.0)).count();
+      // Separation is a property of X: judged on z'theta, without the offset (an offset that
+      // alone classifies every row leaves a finite maximum-likelihood estimate).
+      const Eigen::ArrayXd margin = offset.size() ? Eigen::ArrayXd(sc.eta - offset.segment(r0, m).array()) : sc.eta;
+      ns += ((sc.s > 0.0) && !((2.0 * sc.y - 1.0) * margin > 0.0)).count();
       part_g.col(c).noalias() += Z.transpose() * sc.v1;
       if (want_hessian) {
         sc.v2 = (sc.s * sc.d2).sqrt().matrix();
@@ -246,6 +250,9 @@ Eigen::VectorXd null_start(const Eigen::Ref<const Eigen::VectorXd>& y, const Eig
 }
 
 double max_abs(const Eigen::VectorXd& v) { return v.size() ? v.cwiseAbs().maxCoeff() : 0.0; }
+
+// A Newton step this small relative to (1 + max |theta|) is rounding: not worth a pass to take.
+constexpr double kRoundingStep = 1e-14;
 
 // Close to the optimum the decrease a Newton step promises (half its decrement g^T H^-1 g) is
 // below what the objective, a sum of n rounded terms, can resolve: a line search there rejects
@@ -380,13 +387,25 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     fit.n_iter = it + 1;
     if (step <= tol * scale) {
       fit.converged = true;
-      // With the exact Hessian fresh at theta, Newton's quadratic convergence puts theta within
-      // this step of the optimum, and eta, d1, d2 and H all belong to it: stop here. Taking the
-      // step would cost one more full pass to keep them consistent.
-      if (!chord && cur.hess == Hess::exact) break;
-      // Otherwise take the step, and compute the exact Hessian where it lands.
-      theta -= delta;
-      pass(theta, Hess::exact, cur, eta, d1, d2);
+      // Take this last step: Newton's quadratic convergence lands it at the rounding floor
+      // (exact leave-one-out subtracts the fit from problems solved far below tol). When the
+      // exact Hessian is fresh at theta and the step is a tenth of the tolerance or less, a
+      // gradient-only pass refreshes eta, d1 and d2 where the step lands and the Hessian is kept:
+      // it moved by O(step), an order below the tolerance of everything computed from it.
+      // Otherwise the Hessian is computed exactly where the step lands.
+      const bool keep_hessian = !chord && cur.hess == Hess::exact && step <= 0.1 * tol * scale;
+      if (step > kRoundingStep * scale) {
+        theta -= delta;
+        Eigen::MatrixXd H_kept;
+        if (keep_hessian) H_kept.swap(cur.H);
+        pass(theta, keep_hessian ? Hess::none : Hess::exact, cur, eta, d1, d2);
+        if (keep_hessian) {
+          cur.H.swap(H_kept);
+          cur.hess = Hess::exact;
+        }
+      } else if (!keep_hessian) {
+        pass(theta, Hess::exact, cur, eta, d1, d2);
+      }
       hess_valid = true;
       break;
     }

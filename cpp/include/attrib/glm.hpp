@@ -59,9 +59,9 @@ struct GlmFit {
 /// (size p) or, when `start` is empty, from beta = 0 and the intercept of the null model. A non-empty
 /// `start_hessian` (p x p, positive definite, only with `start`) is an estimate of the Hessian at
 /// `start` (say from a subsample) used for the first steps instead of an O(n p^2) pass. Stops once
-/// the Newton step is below tol * (1 + max |theta|): at the iterate that step starts from when the
-/// Hessian there is fresh (theta is then within the step of the optimum), else after taking it and
-/// evaluating the Hessian where it lands. The Hessians of earlier steps may be summed in single
+/// the Newton step is below tol * (1 + max |theta|), after taking it (at the rounding floor); the
+/// Hessian returned is the exact one of the iterate the step started from when that one was
+/// fresh (it differs by O(step)), else evaluated where the step lands. The Hessians of earlier steps may be summed in single
 /// precision; the one the fit returns (its Cholesky factor) always in double. Throws
 /// std::domain_error for a singular Hessian or perfect separation (logistic, l2 = 0). `w` of size 0
 /// means unit weights, `offset` of size 0 no offset (otherwise eta_i = z_i^T theta + offset_i, as
