@@ -337,6 +337,46 @@ def test_ill_conditioned_fit_still_reaches_scikit_learn_optimum(rng):
     assert_allclose(r.params_, np.concatenate([sk.intercept_, sk.coef_[0]]), rtol=0, atol=1e-9)
 
 
+def test_exact_loo_is_precise_relative_to_each_change():
+    # The full fit must sit at the rounding floor, not merely within the fit tolerance: exact LOO
+    # subtracts it from leave-one-out problems solved to 1e-12, so every dcoef row must match
+    # statsmodels refits (tol 1e-15) relative to its own size. (A fit stopped ~1e-10 short of the
+    # optimum left rows off by ~4e-8 relative; with this seed the fit's last step is 9e-11.)
+    rng = np.random.default_rng(28)
+    X = rng.normal(size=(250, 7)) * 1.7
+    y = (rng.uniform(size=250) < 1 / (1 + np.exp(-(X @ (0.5 * rng.normal(size=7)))))).astype(float)
+    r = attrib.glm_loo(X, y, C=None, method="exact")
+    Z = sm.add_constant(X)
+    fam = sm.families.Binomial()
+    full = sm.GLM(y, Z, family=fam).fit(tol=1e-15, maxiter=200).params
+    for i in range(0, 250, 25):
+        keep = np.arange(250) != i
+        d = full - sm.GLM(y[keep], Z[keep], family=fam).fit(tol=1e-15, maxiter=200).params
+        assert np.abs(r.dcoef[i] - d).max() <= 1e-9 * np.abs(d).max()
+
+
+def test_influence_keeps_relative_accuracy_for_confident_test_points():
+    # Test points with eta up to 30 have losses ~1e-13; their changes must keep relative accuracy
+    # (a loss evaluated as log(1 + e) instead of log1p(e) was off by 8% at eta = 30).
+    rng = np.random.default_rng(22)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(float)
+    r = attrib.glm_loo(X, y, C=1.0)
+    Xt = np.column_stack([np.linspace(5.0, 30.0, 12) / r.coef_[0], np.zeros(12)])
+    yt = np.ones(12)
+    Zt = np.column_stack([np.ones(12), Xt])
+
+    def loss(theta):
+        eta = Zt @ theta
+        return np.log1p(np.exp(-np.abs(eta))) + np.maximum(eta, 0) - yt * eta
+
+    ref = np.array([loss(r.params_ - r.dcoef[i]) - loss(r.params_) for i in range(200)])
+    M = r.influence(Xt, yt)
+    scale = np.abs(ref).max(axis=0)
+    assert (scale > 0).all()
+    assert (np.abs(M - ref) <= 1e-9 * scale).all()
+
+
 def test_exact_group_removal_equals_refits(rng):
     # Logistic with a penalty and weights against scikit-learn refits with the group's weights 0;
     # overlapping groups and a singleton (which must equal exact leave-one-out).

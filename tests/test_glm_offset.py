@@ -120,3 +120,15 @@ def test_offset_survives_pickling():
     clone = pickle.loads(pickle.dumps(r))
     assert_array_equal(clone.influence(X[:5], y[:5], offset_test=o[:5]), r.influence(X[:5], y[:5], offset_test=o[:5]))
     assert_array_equal(clone.group_loo(np.arange(60) % 3).dcoef, r.group_loo(np.arange(60) % 3).dcoef)
+
+
+def test_an_offset_that_alone_classifies_every_row_is_not_separation():
+    # Separation is a property of X: here only the offset separates, and the MLE is finite.
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(300, 2))
+    y = (rng.uniform(size=300) < 0.5).astype(float)
+    o = 3.0 * (2 * y - 1) + 0.1 * rng.normal(size=300)
+    res = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial(), offset=o).fit(tol=1e-13)
+    r = attrib.glm_loo(X, y, C=None, offset=o)
+    assert_allclose(r.params_, res.params, rtol=RTOL, atol=1e-12)
+    assert_allclose(r.dcoef, res.get_influence().d_params, rtol=RTOL, atol=1e-12)
