@@ -132,3 +132,15 @@ def test_an_offset_that_alone_classifies_every_row_is_not_separation():
     r = attrib.glm_loo(X, y, C=None, offset=o)
     assert_allclose(r.params_, res.params, rtol=RTOL, atol=1e-12)
     assert_allclose(r.dcoef, res.get_influence().d_params, rtol=RTOL, atol=1e-12)
+
+
+def test_offset_misuse_is_refused():
+    from sklearn.linear_model import PoissonRegressor
+
+    X, y, o = _poisson(np.random.default_rng(8), n=60)
+    est = PoissonRegressor(alpha=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="cannot be combined with a fitted scikit-learn estimator"):
+        attrib.glm_loo(X, y, est, offset=o)
+    r = attrib.glm_loo(X, y, family="poisson")
+    with pytest.raises(ValueError, match="fitted without an offset"):
+        r.influence(X[:5], y[:5], offset_test=o[:5])

@@ -58,7 +58,8 @@ void register_linear(py::module_& m) {
             f.resid = t[10].cast<Eigen::VectorXd>();
             f.rcond = t[11].cast<double>();
             const auto p = f.chol.rows();
-            if (f.chol.cols() != p || f.chol_inv.rows() != p || f.chol_inv.cols() != p || f.hat.size() != f.resid.size())
+            if (f.chol.cols() != p || f.chol_inv.rows() != p || f.chol_inv.cols() != p || f.coef.size() != p ||
+                f.x_mean.size() != p || f.hat.size() != f.resid.size())
               throw std::invalid_argument("LinearFit: inconsistent pickle state");
             return f;
           }));

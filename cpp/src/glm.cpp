@@ -570,7 +570,8 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
                           const Eigen::Ref<const Eigen::VectorXd>& w, const GlmFit& fit,
                           const std::vector<std::int64_t>& rows, int max_iter, double tol, int n_threads) {
   const Index n = X.rows(), d = X.cols(), off = fit.fit_intercept ? 1 : 0, p = d + off;
-  if (y.size() != n || (w.size() != 0 && w.size() != n) || fit.coef.size() != d)
+  if (y.size() != n || (w.size() != 0 && w.size() != n) || fit.coef.size() != d || fit.d1.size() != n ||
+      fit.d2.size() != n || (fit.offset.size() != 0 && fit.offset.size() != n))
     throw std::invalid_argument("glm_exact_loo: shapes do not match the fit");
   for (const std::int64_t i : rows)
     if (i < 0 || i >= n) throw std::out_of_range("glm_exact_loo: row index out of range");

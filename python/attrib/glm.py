@@ -178,6 +178,11 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None)
         if not isinstance(fit_intercept, (bool, np.bool_)):
             raise TypeError(f"fit_intercept must be True or False, got {fit_intercept!r}")
     else:
+        if offset is not None:
+            raise ValueError(
+                "offset= cannot be combined with a fitted scikit-learn estimator (its objective has no offset); "
+                "pass family= and C= instead"
+            )
         family, l2, fit_intercept, coef, intercept = _read_estimator(family, Xa, w)
         if coef.shape != (d,):
             raise ValueError(f"X has {d} features but the estimator was fitted with {coef.shape[-1]}")
@@ -536,8 +541,12 @@ class GLMLOOResult(AttributionResult):
         Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
         m = Xt.shape[0]
         yt, _ = _check_targets(y_test, self._prob.family, m, "y_test", classes=self._prob.classes)
-        if offset_test is None and self._prob.offset is not None:
-            raise ValueError("the model was fitted with an offset: pass offset_test for the test points")
+        if (offset_test is None) != (self._prob.offset is None):
+            raise ValueError(
+                "the model was fitted with an offset: pass offset_test for the test points"
+                if offset_test is None
+                else "offset_test was given but the model was fitted without an offset"
+            )
         ot = _NO_WEIGHTS if offset_test is None else as_float_vector(offset_test, "offset_test", m, what="X_test")
         return Xt, yt, ot
 

@@ -20,7 +20,8 @@ class AttributionResult:
 
     # Pickling (joblib, Dask, caching). A result that keeps a fitted model from the compiled core
     # (``_fit``, made by the CPU build in ``_core``) stores the fit's fields instead, and is rebuilt
-    # with the CPU build loaded where it is unpickled: the two builds differ only in speed.
+    # with the CPU build loaded where it is unpickled: the two builds differ in speed and in the
+    # last bits of what they compute next (they agree to rounding, see test_pickle.py).
     def __getstate__(self):
         state = self.__dict__.copy()
         if state.get("_core") is not None:
