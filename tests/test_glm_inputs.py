@@ -167,7 +167,7 @@ def test_kernels_refuse_silent_copies():
     core = _dispatch.core
     X = np.asfortranarray(np.ones((5, 2)))
     with pytest.raises(TypeError):
-        core.glm_fit(X, np.ones(5), np.empty(0), np.empty(0), 0, 1.0, True, np.empty(0), np.empty((0, 0)), 10, 1e-10, 1)
+        core.glm_fit(X, np.ones(5), np.empty(0), np.empty(0), 0, 1.0, True, np.empty(0), np.empty((0, 0)), 10, 1e-10, False, 1)
 
 
 def test_fit_refuses_a_bad_start_hessian():
@@ -176,11 +176,11 @@ def test_fit_refuses_a_bad_start_hessian():
     y = (X[:, 0] > 0).astype(float)
     start = np.zeros(3)
     with pytest.raises(ValueError, match="start_hessian"):  # p x p only together with start
-        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, np.empty(0), np.eye(3), 10, 1e-10, 1)
+        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, np.empty(0), np.eye(3), 10, 1e-10, False, 1)
     with pytest.raises(ValueError, match="start_hessian"):
-        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, start, np.eye(2), 10, 1e-10, 1)
+        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, start, np.eye(2), 10, 1e-10, False, 1)
     with pytest.raises(ValueError, match="positive definite"):
-        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, start, -np.eye(3), 10, 1e-10, 1)
+        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, start, -np.eye(3), 10, 1e-10, False, 1)
 
 
 def test_well_posed_inputs_emit_no_warning(data):

@@ -89,14 +89,15 @@ void register_glm(py::module_& m) {
   m.def(
       "glm_fit",
       [](const CRef& X, const VRef& y, const VRef& w, const VRef& offset, int family, double l2, bool fit_intercept,
-         const VRef& start, const CRef& start_hessian, int max_iter, double tol, int n_threads) {
+         const VRef& start, const CRef& start_hessian, int max_iter, double tol, bool polish, int n_threads) {
         const attrib::GlmFamily fam = to_family(family);
         py::gil_scoped_release nogil;
-        return attrib::glm_fit(X, y, w, offset, fam, l2, fit_intercept, start, start_hessian, max_iter, tol, n_threads);
+        return attrib::glm_fit(X, y, w, offset, fam, l2, fit_intercept, start, start_hessian, max_iter, tol, polish,
+                               n_threads);
       },
       "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "offset"_a.noconvert(), "family"_a, "l2"_a,
       "fit_intercept"_a,
-      "start"_a.noconvert(), "start_hessian"_a.noconvert(), "max_iter"_a, "tol"_a, "n_threads"_a);
+      "start"_a.noconvert(), "start_hessian"_a.noconvert(), "max_iter"_a, "tol"_a, "polish"_a, "n_threads"_a);
 
   m.def(
       "glm_loo_rows",

@@ -303,7 +303,7 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
                const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
                GlmFamily family, double l2, bool fit_intercept,
                const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
-               int max_iter, double tol, int n_threads) {
+               int max_iter, double tol, bool polish, int n_threads) {
   const Index n = X.rows(), d = X.cols(), off = fit_intercept ? 1 : 0, p = d + off;
   if (y.size() != n) throw std::invalid_argument("glm_fit: y must have one entry per row of X");
   if (w.size() != 0 && w.size() != n) throw std::invalid_argument("glm_fit: w must be empty or of length n");
@@ -387,13 +387,16 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     fit.n_iter = it + 1;
     if (step <= tol * scale) {
       fit.converged = true;
-      // Take this last step: Newton's quadratic convergence lands it at the rounding floor
-      // (exact leave-one-out subtracts the fit from problems solved far below tol). When the
-      // exact Hessian is fresh at theta and the step is a tenth of the tolerance or less, a
-      // gradient-only pass refreshes eta, d1 and d2 where the step lands and the Hessian is kept:
-      // it moved by O(step), an order below the tolerance of everything computed from it.
-      // Otherwise the Hessian is computed exactly where the step lands.
-      const bool keep_hessian = !chord && cur.hess == Hess::exact && step <= 0.1 * tol * scale;
+      // With the exact Hessian fresh at theta, Newton's quadratic convergence puts theta within
+      // this step of the optimum and eta, d1, d2 and H all belong to it: unless asked to polish,
+      // stop here (taking the step costs one more pass to keep them consistent).
+      const bool fresh = !chord && cur.hess == Hess::exact;
+      if (fresh && !polish) break;
+      // Take the step: it lands at the rounding floor. When the fresh exact Hessian moved by
+      // O(step) <= tol / 10, a gradient-only pass refreshes eta, d1 and d2 and the Hessian is
+      // kept, an order below the tolerance of everything computed from it; otherwise the Hessian
+      // is computed exactly where the step lands.
+      const bool keep_hessian = fresh && step <= 0.1 * tol * scale;
       if (step > kRoundingStep * scale) {
         theta -= delta;
         Eigen::MatrixXd H_kept;

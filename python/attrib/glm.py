@@ -230,7 +230,7 @@ def _warm_start(prob: _Problem, core):
     try:
         fit = core.glm_fit(
             Xs, ys, ws, os_, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _NO_WEIGHTS, _NO_HESSIAN, 50,
-            WARM_TOL, prob.n_threads,
+            WARM_TOL, False, prob.n_threads,
         )
     except ValueError:
         return None, None
@@ -241,15 +241,18 @@ def _warm_start(prob: _Problem, core):
     return theta, (L @ L.T) / scale
 
 
-def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, core=None):
+def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, polish=False, core=None, hessian=None):
+    """The penalised Newton fit. ``polish``: end at the rounding floor rather than within ``tol``
+    (one more O(n p) pass), which exact leave-one-out needs: it subtracts the fit from problems
+    solved to EXACT_TOL."""
     core = core or _dispatch.core
-    hessian = None
     if start is None:
         start, hessian = _warm_start(prob, core)
     s = _NO_WEIGHTS if start is None else np.ascontiguousarray(start, dtype=np.float64)
     fit = core.glm_fit(
         prob.X, prob.y, _NO_WEIGHTS if prob.w is None else prob.w, _offset_arg(prob.offset), FAMILIES[prob.family],
-        prob.l2, prob.fit_intercept, s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, prob.n_threads,
+        prob.l2, prob.fit_intercept, s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, polish,
+        prob.n_threads,
     )
     if not fit.converged:
         warnings.warn(
@@ -386,7 +389,9 @@ def glm_loo(
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     prob, start = _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset)
     core = _dispatch.core
-    fit = _fit(prob, start, max_iter=int(max_iter), core=core)
+    # Exact leave-one-out (all rows, or the refined ones) needs the fit at the rounding floor.
+    polish = method == "exact" or refine is not None
+    fit = _fit(prob, start, max_iter=int(max_iter), polish=polish, core=core)
     if start is not None:
         theta = _theta(fit)
         gap = float(np.max(np.abs(theta - start)))
@@ -398,7 +403,7 @@ def glm_loo(
                 NotAtOptimumWarning,
                 stacklevel=2,
             )
-    return GLMLOOResult(prob, fit, method, (refine, refine_by), int(max_iter), core)
+    return GLMLOOResult(prob, fit, method, (refine, refine_by), int(max_iter), core, polished=polish)
 
 
 class GLMLOOResult(AttributionResult):
@@ -413,9 +418,10 @@ class GLMLOOResult(AttributionResult):
     _values_name = "cooks_distance"
     _frame_columns = ("hat", "linear_predictor", "loo_linear_predictor", "cooks_distance")
 
-    def __init__(self, prob: _Problem, fit, method: str, refine_spec, max_iter: int, core):
+    def __init__(self, prob: _Problem, fit, method: str, refine_spec, max_iter: int, core, *, polished: bool = False):
         refine, refine_by = refine_spec
         self._prob = prob
+        self._polished = polished  # the fit ends at the rounding floor (see _fit)
         self._X_print = fingerprint(prob.X)
         self._fit = fit
         self._core = core
@@ -537,6 +543,17 @@ class GLMLOOResult(AttributionResult):
         hi, hv, li, lv = self._core.glm_loss_change_topk(Xt, yt, ot, self._fit, D, k, prob.n_threads)
         return TopKInfluence(hi, hv, li, lv)
 
+    def _optimum_at_rounding_floor(self, H) -> np.ndarray:
+        """The full fit's parameters to the rounding floor: params_ itself when the fit was
+        polished (exact methods, refine), else one more Newton step from it, computed once.
+        Exact removals are measured from here (params_ may be up to FIT_TOL away)."""
+        if self._polished:
+            return self.params_
+        if "_theta_floor" not in self.__dict__:
+            fit = _fit(self._prob, self.params_, polish=True, core=self._core, hessian=np.ascontiguousarray(H))
+            self._theta_floor = _theta(fit)
+        return self._theta_floor
+
     def _test_data(self, X_test, y_test, offset_test):
         Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
         m = Xt.shape[0]
@@ -610,9 +627,9 @@ class GLMLOOResult(AttributionResult):
         Woodbury-downdated Hessian (which stands in for the first O(n p^2) pass)."""
         prob = self._prob
         n = prob.X.shape[0]
-        theta = self.params_
         L = np.asarray(self._fit.chol)
         H = L @ L.T
+        theta = self._optimum_at_rounding_floor(H)
         s_all = np.ones(n) if prob.w is None else prob.w
         sd2 = s_all * np.asarray(self._fit.d2)
         out = np.full_like(newton, np.nan)
@@ -629,7 +646,7 @@ class GLMLOOResult(AttributionResult):
             try:
                 fit = self._core.glm_fit(
                     prob.X, prob.y, s, _offset_arg(prob.offset), FAMILIES[prob.family], prob.l2, prob.fit_intercept,
-                    np.ascontiguousarray(theta - newton[g]), Hg, max_iter, FIT_TOL, prob.n_threads,
+                    np.ascontiguousarray(theta - newton[g]), Hg, max_iter, FIT_TOL, True, prob.n_threads,
                 )
             except ValueError:
                 failed.append(g)  # e.g. the rows left are separable or collinear

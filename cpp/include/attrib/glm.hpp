@@ -59,9 +59,11 @@ struct GlmFit {
 /// (size p) or, when `start` is empty, from beta = 0 and the intercept of the null model. A non-empty
 /// `start_hessian` (p x p, positive definite, only with `start`) is an estimate of the Hessian at
 /// `start` (say from a subsample) used for the first steps instead of an O(n p^2) pass. Stops once
-/// the Newton step is below tol * (1 + max |theta|), after taking it (at the rounding floor); the
-/// Hessian returned is the exact one of the iterate the step started from when that one was
-/// fresh (it differs by O(step)), else evaluated where the step lands. The Hessians of earlier steps may be summed in single
+/// the Newton step is below tol * (1 + max |theta|). With the exact Hessian fresh at that iterate
+/// and `polish` false it stops there, within the step of the optimum, everything consistent.
+/// Otherwise it takes the step (Newton lands at the rounding floor, which exact leave-one-out
+/// needs: it subtracts the fit from problems solved far below tol); the Hessian returned is then
+/// the fresh one (when the step is at most tol / 10: it moved by O(step)) or evaluated anew. The Hessians of earlier steps may be summed in single
 /// precision; the one the fit returns (its Cholesky factor) always in double. Throws
 /// std::domain_error for a singular Hessian or perfect separation (logistic, l2 = 0). `w` of size 0
 /// means unit weights, `offset` of size 0 no offset (otherwise eta_i = z_i^T theta + offset_i, as
@@ -71,7 +73,7 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
                const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
                GlmFamily family, double l2, bool fit_intercept,
                const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
-               int max_iter, double tol, int n_threads);
+               int max_iter, double tol, bool polish, int n_threads);
 
 /// Which leave-one-out step glm_loo_rows forms besides the leverages.
 enum class GlmStep : int {
