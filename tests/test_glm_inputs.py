@@ -44,7 +44,8 @@ def data(rng):
         ({"refine": -1}, ValueError, "refine must be >= 0"),
         ({"refine": [0, 99]}, ValueError, "refine has a row index out of range"),
         ({"refine_by": "leverage", "refine": 2}, ValueError, "refine_by must be"),
-        ({"max_iter": 0}, ValueError, "max_iter must be a positive integer"),
+        ({"max_iter": 0}, ValueError, "max_iter must be >= 1"),
+        ({"max_iter": True}, TypeError, "max_iter must be a positive integer"),
         ({"X": np.full((60, 3), "a")}, TypeError, "X must hold real numbers"),
     ],
 )

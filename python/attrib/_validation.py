@@ -214,6 +214,8 @@ def check_positive(value, name: str, *, integer: bool = False, allow_none: bool 
     if value is None and allow_none:
         return None
     if integer:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a positive integer, got bool")
         try:
             value = operator.index(value)
         except TypeError:

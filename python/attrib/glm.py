@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import operator
 import warnings
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ from ._validation import (
     as_float_vector,
     check_binary_labels,
     check_counts,
+    check_positive,
     check_sample_weight,
     column_names,
     fingerprint,
@@ -385,8 +385,7 @@ def glm_loo(
         raise ValueError("refine is for method='newton' or 'influence'; method='exact' solves every row exactly")
     if refine_by not in ("hat", "cooks_distance"):
         raise ValueError(f"refine_by must be 'hat' or 'cooks_distance', got {refine_by!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    max_iter = check_positive(max_iter, "max_iter", integer=True)
     prob, start = _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset)
     core = _dispatch.core
     # Exact leave-one-out (all rows, or the refined ones) needs the fit at the rounding floor.
@@ -531,15 +530,7 @@ class GLMLOOResult(AttributionResult):
         Xt, yt, ot = self._test_data(X_test, y_test, offset_test)
         n = prob.X.shape[0]
         D = np.ascontiguousarray(self.dcoef)
-        if isinstance(top_k, bool):
-            raise TypeError("top_k must be a positive integer")
-        try:
-            k = operator.index(top_k)
-        except TypeError:
-            raise TypeError(f"top_k must be a positive integer, got {type(top_k).__name__}") from None
-        if k < 1:
-            raise ValueError(f"top_k must be >= 1, got {k}")
-        k = min(k, n)
+        k = min(check_positive(top_k, "top_k", integer=True), n)
         hi, hv, li, lv = self._core.glm_loss_change_topk(Xt, yt, ot, self._fit, D, k, prob.n_threads)
         return TopKInfluence(hi, hv, li, lv)
 
@@ -591,8 +582,7 @@ class GLMLOOResult(AttributionResult):
         iterations per group)."""
         if method not in ("newton", "exact"):
             raise ValueError(f"method must be 'newton' or 'exact', got {method!r}")
-        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+        max_iter = check_positive(max_iter, "max_iter", integer=True)
         prob = self._prob
         if fingerprint(prob.X) != self._X_print:
             raise RuntimeError("X was modified in place after glm_loo(); refit to get consistent results")
