@@ -237,3 +237,18 @@ def test_modifying_X_in_place_is_detected(data):
     X[:] = 0.0
     with pytest.raises(RuntimeError, match="modified in place"):
         r.group_loo(np.arange(X.shape[0]) % 3)
+
+
+def test_group_kernels_refuse_malformed_groups(data):
+    # The facade builds the compressed group lists; the kernels still check them (C++ never
+    # trusts Python), with one shared validator.
+    X, y = data
+    r = attrib.glm_loo(X, y)
+    lin = attrib.linear_loo(X, y.astype(float))
+    w = np.empty(0)
+    for offsets, indices, err in (([0, 2], [0, 1, 2], ValueError), ([0, 2, 1, 3], [0, 1, 2], ValueError),
+                                  ([0, 2], [0, X.shape[0]], IndexError)):
+        with pytest.raises(err):
+            r._core.glm_group_step(r._prob.X, w, r._fit, offsets, indices, 1)
+        with pytest.raises(err):
+            lin._core.linear_group_loo(lin._X, w, lin._fit, offsets, indices, 1)

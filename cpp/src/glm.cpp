@@ -861,12 +861,7 @@ GlmGroupStep glm_group_step(const Eigen::Ref<const RowMatrixXd>& X, const Eigen:
                             const std::vector<std::int64_t>& indices, int n_threads) {
   const Index n = X.rows(), d = X.cols(), off = fit.fit_intercept ? 1 : 0, p = d + off;
   if (fit.coef.size() != d || (w.size() != 0 && w.size() != n)) throw std::invalid_argument("glm_group_step: shapes do not match the fit");
-  if (offsets.empty() || offsets.front() != 0 || offsets.back() != static_cast<std::int64_t>(indices.size()))
-    throw std::invalid_argument("glm_group_step: offsets must start at 0 and end at len(indices)");
-  for (std::size_t g = 0; g + 1 < offsets.size(); ++g)
-    if (offsets[g + 1] < offsets[g]) throw std::invalid_argument("glm_group_step: offsets must be non-decreasing");
-  for (const std::int64_t i : indices)
-    if (i < 0 || i >= n) throw std::out_of_range("glm_group_step: row index out of range");
+  check_groups(offsets, indices, n, "glm_group_step");
   const Index n_groups = static_cast<Index>(offsets.size()) - 1;
   GlmGroupStep res;
   res.dcoef = RowMatrixXd::Constant(n_groups, p, kNaN);

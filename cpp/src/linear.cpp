@@ -252,12 +252,7 @@ GroupLoo linear_group_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
                           const LinearFit& fit, const std::vector<std::int64_t>& offsets,
                           const std::vector<std::int64_t>& indices, int n_threads) {
   const Index n = X.rows(), d = X.cols(), off = fit.fit_intercept ? 1 : 0;
-  if (offsets.empty() || offsets.front() != 0 || offsets.back() != static_cast<std::int64_t>(indices.size()))
-    throw std::invalid_argument("linear_group_loo: offsets must start at 0 and end at len(indices)");
-  for (std::size_t g = 0; g + 1 < offsets.size(); ++g)
-    if (offsets[g + 1] < offsets[g]) throw std::invalid_argument("linear_group_loo: offsets must be non-decreasing");
-  for (const std::int64_t i : indices)
-    if (i < 0 || i >= n) throw std::out_of_range("linear_group_loo: row index out of range");
+  check_groups(offsets, indices, n, "linear_group_loo");
   const Index n_groups = static_cast<Index>(offsets.size()) - 1;
   const bool unit = w.size() == 0;
   const double h0 = fit.fit_intercept ? 1.0 / fit.sum_w : 0.0;

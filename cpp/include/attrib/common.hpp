@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #ifdef ATTRIB_HAVE_OPENMP
 #include <omp.h>
@@ -145,6 +148,18 @@ void for_each_block(Index n, Index block, int n_threads, Body&& body) {
     const Index r0 = b * block;
     body(r0, std::min(block, n - r0));
   });
+}
+
+/// Checks groups in compressed form, rows indices[offsets[g] .. offsets[g+1]) of n rows, for the
+/// group kernels; `who` names the kernel in the message.
+inline void check_groups(const std::vector<std::int64_t>& offsets, const std::vector<std::int64_t>& indices, Index n,
+                         const char* who) {
+  if (offsets.empty() || offsets.front() != 0 || offsets.back() != static_cast<std::int64_t>(indices.size()))
+    throw std::invalid_argument(std::string(who) + ": offsets must start at 0 and end at len(indices)");
+  for (std::size_t g = 0; g + 1 < offsets.size(); ++g)
+    if (offsets[g + 1] < offsets[g]) throw std::invalid_argument(std::string(who) + ": offsets must be non-decreasing");
+  for (const std::int64_t i : indices)
+    if (i < 0 || i >= n) throw std::out_of_range(std::string(who) + ": row index out of range");
 }
 
 }  // namespace attrib
