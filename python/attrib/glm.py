@@ -67,7 +67,11 @@ EXACT_TOL = 1e-12
 #: 1 + max|theta|) to attrib's precise fit; otherwise NotAtOptimumWarning.
 OPTIMUM_RTOL = 1e-7
 
-_NO_WEIGHTS = np.empty(0)
+_EMPTY = np.empty(0)  # "none" for the kernels' optional per-row arrays (weights, offsets)
+
+
+def _or_empty(a) -> np.ndarray:
+    return _EMPTY if a is None else a
 _NO_HESSIAN = np.empty((0, 0))
 
 
@@ -224,12 +228,12 @@ def _warm_start(prob: _Problem, core):
         return None, None
     Xs = np.ascontiguousarray(prob.X[::WARM_STRIDE])
     ys = np.ascontiguousarray(prob.y[::WARM_STRIDE])
-    ws = _NO_WEIGHTS if prob.w is None else np.ascontiguousarray(prob.w[::WARM_STRIDE])
-    os_ = _NO_WEIGHTS if prob.offset is None else np.ascontiguousarray(prob.offset[::WARM_STRIDE])
+    ws = _EMPTY if prob.w is None else np.ascontiguousarray(prob.w[::WARM_STRIDE])
+    os_ = _EMPTY if prob.offset is None else np.ascontiguousarray(prob.offset[::WARM_STRIDE])
     scale = Xs.shape[0] / n if prob.w is None else float(ws.sum() / prob.w.sum())
     try:
         fit = core.glm_fit(
-            Xs, ys, ws, os_, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _NO_WEIGHTS, _NO_HESSIAN, 50,
+            Xs, ys, ws, os_, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _EMPTY, _NO_HESSIAN, 50,
             WARM_TOL, False, prob.n_threads,
         )
     except ValueError:
@@ -248,9 +252,9 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, polish=False,
     core = core or _dispatch.core
     if start is None:
         start, hessian = _warm_start(prob, core)
-    s = _NO_WEIGHTS if start is None else np.ascontiguousarray(start, dtype=np.float64)
+    s = _EMPTY if start is None else np.ascontiguousarray(start, dtype=np.float64)
     fit = core.glm_fit(
-        prob.X, prob.y, _NO_WEIGHTS if prob.w is None else prob.w, _offset_arg(prob.offset), FAMILIES[prob.family],
+        prob.X, prob.y, _or_empty(prob.w), _or_empty(prob.offset), FAMILIES[prob.family],
         prob.l2, prob.fit_intercept, s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, polish,
         prob.n_threads,
     )
@@ -274,10 +278,6 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, polish=False,
             stacklevel=4,
         )
     return fit
-
-
-def _offset_arg(offset) -> np.ndarray:
-    return _NO_WEIGHTS if offset is None else offset
 
 
 def _theta(fit) -> np.ndarray:
@@ -436,7 +436,7 @@ class GLMLOOResult(AttributionResult):
         self.feature_names_in_ = prob.feature_names
         self.n_iter_ = int(fit.n_iter)
         n = prob.X.shape[0]
-        w = _NO_WEIGHTS if prob.w is None else prob.w
+        w = _or_empty(prob.w)
         step = {"exact": 0, "newton": 1, "influence": 2}[method]
         quad, hat, dcoef = core.glm_loo_rows(prob.X, w, fit, step, prob.n_threads)
         #: Leverages h_i = s_i l''_i z_i' H^-1 z_i.
@@ -479,7 +479,7 @@ class GLMLOOResult(AttributionResult):
     def _exact(self, rows: np.ndarray, max_iter: int):
         prob = self._prob
         d, eta, _, converged = self._core.glm_exact_loo(
-            prob.X, prob.y, _NO_WEIGHTS if prob.w is None else prob.w, self._fit, rows.tolist(), max_iter, EXACT_TOL,
+            prob.X, prob.y, _or_empty(prob.w), self._fit, rows.tolist(), max_iter, EXACT_TOL,
             prob.n_threads,
         )
         bad = rows[~converged & ~self.leverage_one[rows]]
@@ -555,7 +555,7 @@ class GLMLOOResult(AttributionResult):
                 if offset_test is None
                 else "offset_test was given but the model was fitted without an offset"
             )
-        ot = _NO_WEIGHTS if offset_test is None else as_float_vector(offset_test, "offset_test", m, what="X_test")
+        ot = _EMPTY if offset_test is None else as_float_vector(offset_test, "offset_test", m, what="X_test")
         return Xt, yt, ot
 
     def _loss_change(self, D, X_test, y_test, offset_test, max_bytes, hint="split X_test, or raise max_bytes"):
@@ -590,7 +590,7 @@ class GLMLOOResult(AttributionResult):
         offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([g.size for g in arrays])
         indices = np.concatenate(arrays).astype(np.int64)
-        w = _NO_WEIGHTS if prob.w is None else prob.w
+        w = _or_empty(prob.w)
         dcoef, ok = self._core.glm_group_step(prob.X, w, self._fit, offsets.tolist(), indices.tolist(), prob.n_threads)
         if not ok.all():
             warnings.warn(
@@ -635,7 +635,7 @@ class GLMLOOResult(AttributionResult):
             Hg = np.ascontiguousarray(H - (Zg.T * sd2[rows]) @ Zg)
             try:
                 fit = self._core.glm_fit(
-                    prob.X, prob.y, s, _offset_arg(prob.offset), FAMILIES[prob.family], prob.l2, prob.fit_intercept,
+                    prob.X, prob.y, s, _or_empty(prob.offset), FAMILIES[prob.family], prob.l2, prob.fit_intercept,
                     np.ascontiguousarray(theta - newton[g]), Hg, max_iter, FIT_TOL, True, prob.n_threads,
                 )
             except ValueError:
