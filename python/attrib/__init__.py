@@ -12,7 +12,7 @@ from ._dispatch import core as _core_module
 from .exceptions import AttribWarning, IllConditionedWarning, LeverageOneWarning
 from .exceptions import ConvergenceWarning, NotAtOptimumWarning
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
-from .loo import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
+from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
 from .shapley import ShapleyResult, data_shapley, knn_shapley
 

@@ -18,7 +18,7 @@ Three leave-one-out estimates, one API (``method=``):
 * ``"influence"``: the infinitesimal jackknife (influence function), the same without 1 / (1 - h).
 * ``"exact"``: Newton iterations on every leave-one-out problem to convergence: equals refitting.
 
-This module is separate from :mod:`attrib.loo` (exact squared-loss algebra) because GLMs bring their
+This module is separate from :mod:`attrib.linear` (exact squared-loss algebra) because GLMs bring their
 own fit, label handling, estimator reading and result types; its name matches the C++ family
 (``glm.hpp``, ``glm.cpp``, ``bind_glm.cpp``) and its tests (``tests/test_glm*.py``).
 """
@@ -45,7 +45,7 @@ from ._validation import (
     resolve_n_jobs,
 )
 from .exceptions import ConvergenceWarning, IllConditionedWarning, LeverageOneWarning, NotAtOptimumWarning
-from .loo import _parse_groups
+from .linear import _parse_groups
 from .results import AttributionResult
 
 __all__ = ["GLMGroupResult", "GLMLOOResult", "TopKInfluence", "glm_loo", "influence"]
