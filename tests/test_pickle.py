@@ -4,6 +4,7 @@ and into the other CPU build."""
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import subprocess
 import sys
@@ -104,7 +105,10 @@ out = {{k: _lazy_outputs(r, blob["X"], blob["y"]) for k, r in blob["results"].it
 with open({str(path)!r}, "wb") as fh:
     pickle.dump(out, fh)
 """
-    subprocess.run([sys.executable, "-c", script], check=True, env={"PYTHONHASHSEED": "12345", "PATH": ""})
+    env = {"PYTHONHASHSEED": "12345", "PATH": ""}
+    if "PYTHONPATH" in os.environ:  # a run from the source tree (an installed attrib needs none)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    subprocess.run([sys.executable, "-c", script], check=True, env=env)
     with open(path, "rb") as fh:
         got = pickle.load(fh)
     for kind in want:
