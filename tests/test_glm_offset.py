@@ -38,7 +38,7 @@ def test_newton_step_with_offset_equals_statsmodels(family, sm_family, make):
     Z = sm.add_constant(X)
     res = sm.GLM(y, Z, family=sm_family, offset=o).fit(tol=1e-13)
     infl = res.get_influence()
-    r = attrib.glm_loo(X, y, family=family, C=None, offset=o)
+    r = attrib.glm_loo(X, y, family=family, C=None, offset=o, refine=0)
     assert_allclose(r.params_, res.params, rtol=RTOL, atol=1e-12)
     assert_allclose(r.dcoef, infl.d_params, rtol=RTOL, atol=1e-12)
     assert_allclose(r.hat, infl.hat_matrix_diag, rtol=RTOL, atol=1e-14)

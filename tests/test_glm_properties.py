@@ -47,7 +47,7 @@ def test_exact_row_equals_a_refit_without_it(problem):
 @given(problems())
 def test_newton_step_and_influence_function_identities(problem):
     X, y, w, C, _ = problem
-    ns = attrib.glm_loo(X, y, C=C, sample_weight=w)
+    ns = attrib.glm_loo(X, y, C=C, sample_weight=w, refine=0)
     ij = attrib.glm_loo(X, y, C=C, sample_weight=w, method="influence")
     Z = np.hstack([np.ones((X.shape[0], 1)), X])
     s = np.ones(X.shape[0]) if w is None else w

@@ -14,6 +14,8 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   m.doc() = "Private kernels of attrib. Import attrib, not this module.";
   m.attr("_openmp") = attrib::built_with_openmp();
   m.attr("_isa") = attrib::compiled_isa();
+  // Numbers the facade needs, read from here so that Python never keeps a copy that can drift.
+  m.attr("LEVERAGE_ONE_TOL") = attrib::kLeverageOneTol;
   m.def("cpu_supports_x86_64_v3", &attrib::cpu_supports_x86_64_v3,
         "True when this CPU can run the x86-64-v3 (AVX2 + FMA) build.");
   m.def("default_num_threads", [] { return attrib::resolve_threads(0); },

@@ -6,7 +6,6 @@ further copy; float32, integer, boolean, Fortran-ordered and strided inputs ther
 
 from __future__ import annotations
 
-import hashlib
 import numbers
 import operator
 
@@ -20,6 +19,7 @@ __all__ = [
     "as_labels",
     "check_alpha",
     "check_binary_labels",
+    "check_bool",
     "check_counts",
     "check_positive",
     "check_sample_weight",
@@ -99,6 +99,13 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray | None:
     if not (w > 0).any():
         raise ValueError("sample_weight is zero for every row: there is nothing to fit")
     return w
+
+
+def check_bool(value, name: str) -> bool:
+    """True or False (numpy booleans included); anything else is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_alpha(alpha, name: str = "alpha") -> float:
@@ -229,11 +236,3 @@ def check_positive(value, name: str, *, integer: bool = False, allow_none: bool 
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value}")
     return value
-
-
-def fingerprint(X: np.ndarray) -> bytes:
-    """A digest of a sample of X's rows. Results that read X again for a lazy computation compare
-    it with the digest taken at fit time, to catch an in-place edit at O(d) cost. A digest rather
-    than hash(), which is salted per process and would fail the check after pickling."""
-    step = max(1, X.shape[0] // 64)
-    return hashlib.blake2b(X[::step].tobytes(), digest_size=16).digest()

@@ -14,34 +14,31 @@ import warnings
 import numpy as np
 
 from . import _dispatch
+from ._loo import (
+    DEFAULT_MAX_BYTES,
+    ILL_CONDITIONED_RCOND,
+    DataGuard,
+    Groups,
+    check_dense_size,
+    leverage_one,
+    or_empty,
+    param_names,
+    parse_groups,
+    warn_leverage_one,
+)
 from ._validation import (
     as_float_matrix,
     as_float_vector,
     check_alpha,
+    check_bool,
     check_sample_weight,
     column_names,
-    fingerprint,
     resolve_n_jobs,
 )
-from .exceptions import IllConditionedWarning, LeverageOneWarning
+from .exceptions import IllConditionedWarning
 from .results import AttributionResult
 
 __all__ = ["GroupLOOResult", "LinearLOOResult", "linear_group_loo", "linear_loo"]
-
-#: 1 - h below this counts as leverage one (mirrors kLeverageOneTol in cpp/include/attrib/common.hpp).
-LEVERAGE_ONE_TOL = 1e-10
-#: Reciprocal condition number of the unit-diagonal Gram matrix below which results are suspect.
-ILL_CONDITIONED_RCOND = 1e-10
-#: Largest dense output (bytes) built without being asked to go beyond it.
-DEFAULT_MAX_BYTES = 2**31
-
-_NO_WEIGHTS = np.empty(0)
-
-
-def _describe_rows(rows: np.ndarray, what: str = "rows") -> str:
-    shown = ", ".join(str(int(i)) for i in rows[:10])
-    more = f" and {rows.size - 10} more" if rows.size > 10 else ""
-    return f"{what} {shown}{more}"
 
 
 def linear_loo(
@@ -63,11 +60,13 @@ def linear_loo(
         ``dfbeta``, ``dfbetas`` and :meth:`~LinearLOOResult.prediction_change`: do not modify it in
         place afterwards (attrib checks and raises if you do).
     y : array-like of shape (n_samples,)
+        Targets.
     alpha : float, default 0
         Ridge penalty on the coefficients (not the intercept). 0 gives OLS/WLS.
     sample_weight : array-like of shape (n_samples,), optional
         Non-negative weights; a zero weight is the same as deleting the row.
     fit_intercept : bool, default True
+        Fit an unpenalised intercept.
     dfbeta : bool, default False
         Compute the (n, p) ``dfbeta`` now, in the same pass over X as the leverages, instead of on
         first access (which costs one more O(n d^2) pass). Either way the values are exact; the
@@ -79,12 +78,33 @@ def linear_loo(
     Returns
     -------
     LinearLOOResult
+        The fit and its leave-one-out diagnostics (statsmodels' ``OLSInfluence`` names and signs).
 
     Raises
     ------
+    TypeError
+        Non-numeric arrays, or arguments of the wrong type (``fit_intercept`` not a bool, ...).
     ValueError
         NaN or inf, mismatched shapes, negative weights, fewer rows than parameters with
         ``alpha=0``, or a singular design (use ``alpha > 0``).
+
+    Warns
+    -----
+    LeverageOneWarning
+        Rows with leverage 1 (their leave-one-out quantities are NaN).
+    IllConditionedWarning
+        The column-scaled Gram matrix has a reciprocal condition number below 1e-10.
+
+    Examples
+    --------
+    >>> import attrib
+    >>> data = attrib.datasets.load_breast_cancer()
+    >>> r = attrib.linear_loo(data.X, data.y, alpha=1.0)
+    >>> r.dfbeta.shape                      # intercept first, then the 30 features
+    (569, 31)
+    >>> top = r.top(3)                      # the rows with the largest Cook's distance
+    >>> bool(r.cooks_distance[top[0]] >= r.cooks_distance.max())
+    True
     """
     feature_names = column_names(X)
     Xa = as_float_matrix(X, "X")
@@ -92,11 +112,8 @@ def linear_loo(
     ya = as_float_vector(y, "y", n)
     w = check_sample_weight(sample_weight, n)
     alpha = check_alpha(alpha)
-    if not isinstance(fit_intercept, (bool, np.bool_)):
-        raise TypeError(f"fit_intercept must be True or False, got {fit_intercept!r}")
-    if not isinstance(dfbeta, (bool, np.bool_)):
-        raise TypeError(f"dfbeta must be True or False, got {dfbeta!r}")
-    fit_intercept = bool(fit_intercept)
+    fit_intercept = check_bool(fit_intercept, "fit_intercept")
+    dfbeta = check_bool(dfbeta, "dfbeta")
     n_threads = resolve_n_jobs(n_jobs)
     p = d + int(fit_intercept)
     n_obs = n if w is None else int(np.count_nonzero(w))
@@ -108,9 +125,7 @@ def linear_loo(
             "use alpha > 0 (ridge)"
         )
     core = _dispatch.core
-    fit, dfbeta_now = core.linear_fit(
-        Xa, ya, _NO_WEIGHTS if w is None else w, alpha, fit_intercept, n_threads, bool(dfbeta)
-    )
+    fit, dfbeta_now = core.linear_fit(Xa, ya, or_empty(w), alpha, fit_intercept, n_threads, dfbeta)
     if fit.rcond < ILL_CONDITIONED_RCOND:
         warnings.warn(
             f"the design is ill-conditioned (reciprocal condition number {fit.rcond:.2g} of the "
@@ -119,6 +134,7 @@ def linear_loo(
             stacklevel=2,
         )
     result = LinearLOOResult(fit, Xa, w, alpha, n_obs, n_threads, feature_names, core)
+    warn_leverage_one(np.flatnonzero(result.leverage_one), stacklevel=2)
     if dfbeta_now is not None:
         dfbeta_now[result.leverage_one] = np.nan  # undefined rows, as on the lazy path
         result.__dict__["dfbeta"] = dfbeta_now  # fills the cached_property
@@ -131,9 +147,32 @@ class LinearLOOResult(AttributionResult):
     Per-row arrays have one entry per training row. With weights, residual-based diagnostics use
     the whitened residual ``sqrt(w_i) * resid_i`` (what a weighted refit sees), while ``resid`` and
     ``loo_resid`` stay in the units of ``y``. Rows with leverage 1 (they alone determine some
-    parameter) have NaN leave-one-out quantities; :attr:`leverage_one` marks them.
+    parameter) have NaN leave-one-out quantities; :attr:`leverage_one` marks them. The O(n)
+    diagnostics are computed from the leverages on first access, the O(n p) ones (``dfbeta``,
+    ``dfbetas``, :meth:`prediction_change`, :meth:`group_loo`) by one more pass over X.
 
     ``values`` is Cook's distance, so ``top(k)`` lists the k most influential rows.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Coefficients of the full fit.
+    intercept_ : float
+        Intercept of the full fit (0 without ``fit_intercept``).
+    alpha : float
+        The ridge penalty.
+    fit_intercept : bool
+    n_features_in_ : int
+    feature_names_in_ : list of str or None
+        Column names of a pandas ``X``.
+    n_obs : int
+        Rows with positive weight.
+    n_params : int
+        Parameters, the intercept included.
+    hat : ndarray of shape (n_samples,)
+        Leverages ``h_i = w_i z_i' (Z'WZ + P)^-1 z_i`` (statsmodels' ``hat_matrix_diag``).
+    resid : ndarray of shape (n_samples,)
+        Residuals ``y - prediction`` of the full fit.
     """
 
     _values_name = "cooks_distance"
@@ -151,8 +190,8 @@ class LinearLOOResult(AttributionResult):
     def __init__(self, fit, X, w, alpha, n_obs, n_threads, feature_names, core):
         self._fit = fit
         self._X = X
-        self._X_print = fingerprint(X)
         self._w = w
+        self._guard = DataGuard(X=X)
         self._n_threads = n_threads
         self._core = core
         self.alpha = alpha
@@ -163,26 +202,8 @@ class LinearLOOResult(AttributionResult):
         self.feature_names_in_ = feature_names
         self.n_obs = n_obs
         self.n_params = self.n_features_in_ + int(self.fit_intercept)
-        #: Leverages h_i = w_i z_i' (Z'WZ + P)^-1 z_i.
         self.hat = np.array(fit.hat)
-        #: Residuals y - prediction of the full fit.
         self.resid = np.array(fit.resid)
-        positive = np.ones(X.shape[0], bool) if w is None else w > 0
-        #: Rows whose removal leaves the model unidentified (leave-one-out undefined).
-        self.leverage_one = positive & ((1.0 - self.hat) < LEVERAGE_ONE_TOL)
-        if self.leverage_one.any():
-            warnings.warn(
-                f"{_describe_rows(np.flatnonzero(self.leverage_one))} have leverage 1: without them the "
-                "model is not identified, so their leave-one-out quantities are NaN",
-                LeverageOneWarning,
-                stacklevel=3,
-            )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self._one_minus_h = np.where(self.leverage_one, np.nan, 1.0 - self.hat)
-            #: PRESS residuals: y_i minus the prediction of the fit without row i.
-            self.loo_resid = self.resid / self._one_minus_h
-        self._sqrt_w = None if w is None else np.sqrt(w)
-        self._wresid = self.resid if w is None else self._sqrt_w * self.resid
 
     # -- scalars -----------------------------------------------------------------------------
     @functools.cached_property
@@ -202,10 +223,29 @@ class LinearLOOResult(AttributionResult):
     @property
     def param_names(self) -> list[str]:
         """Names of the columns of ``dfbeta``: the intercept first, then the features."""
-        feats = self.feature_names_in_ or [f"x{j}" for j in range(self.n_features_in_)]
-        return (["intercept"] if self.fit_intercept else []) + list(feats)
+        return param_names(self.feature_names_in_, self.n_features_in_, self.fit_intercept)
 
     # -- per-row diagnostics (O(n) each, from the leverages) ---------------------------------
+    @functools.cached_property
+    def leverage_one(self) -> np.ndarray:
+        """Boolean, per row: removing it leaves the model unidentified (leave-one-out undefined)."""
+        return leverage_one(self.hat, self._w)
+
+    @functools.cached_property
+    def _one_minus_h(self) -> np.ndarray:
+        return np.where(self.leverage_one, np.nan, 1.0 - self.hat)
+
+    @functools.cached_property
+    def _wresid(self) -> np.ndarray:
+        return self.resid if self._w is None else np.sqrt(self._w) * self.resid
+
+    @functools.cached_property
+    def loo_resid(self) -> np.ndarray:
+        """PRESS residuals: y_i minus the prediction of the fit without row i (statsmodels'
+        ``resid_press``)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.resid / self._one_minus_h
+
     @functools.cached_property
     def sigma2_loo(self) -> np.ndarray:
         """Residual variance of the fit without row i (statsmodels' ``sigma2_not_obsi``)."""
@@ -216,11 +256,15 @@ class LinearLOOResult(AttributionResult):
 
     @functools.cached_property
     def resid_studentized_internal(self) -> np.ndarray:
+        """Residuals over their standard error ``s sqrt(1 - h_i)`` (statsmodels'
+        ``resid_studentized_internal``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self._wresid / np.sqrt(self.sigma2 * self._one_minus_h)
 
     @functools.cached_property
     def resid_studentized_external(self) -> np.ndarray:
+        """Residuals over ``s_(i) sqrt(1 - h_i)``, with the variance of the fit without row i
+        (statsmodels' ``resid_studentized_external``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self._wresid / np.sqrt(self.sigma2_loo * self._one_minus_h)
 
@@ -232,18 +276,21 @@ class LinearLOOResult(AttributionResult):
 
     @functools.cached_property
     def dffits(self) -> np.ndarray:
+        """DFFITS: externally studentized residual times ``sqrt(h / (1 - h))`` (statsmodels'
+        ``dffits[0]``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.resid_studentized_external * np.sqrt(self.hat / self._one_minus_h)
 
     @functools.cached_property
     def cov_ratio(self) -> np.ndarray:
+        """Ratio of the determinants of the coefficient covariance without and with row i
+        (statsmodels' ``cov_ratio``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return (self.sigma2_loo / self.sigma2) ** self.n_params / self._one_minus_h
 
     # -- O(n p) quantities, computed on first use --------------------------------------------
-    def _check_X_unchanged(self):
-        if fingerprint(self._X) != self._X_print:
-            raise RuntimeError("X was modified in place after linear_loo(); refit to get consistent results")
+    def _check_unchanged(self):
+        self._guard.check({"X": self._X}, "linear_loo")
 
     @functools.cached_property
     def _loo_scale(self) -> np.ndarray:
@@ -255,7 +302,7 @@ class LinearLOOResult(AttributionResult):
     def dfbeta(self) -> np.ndarray:
         """(n, p): coefficients of the full fit minus those without row i; the intercept is
         column 0 when fitted (statsmodels' ``dfbeta`` with a leading constant column)."""
-        self._check_X_unchanged()
+        self._check_unchanged()
         return self._core.linear_dfbeta(self._X, self._fit, self._loo_scale, self._n_threads)
 
     @functools.cached_property
@@ -275,118 +322,96 @@ class LinearLOOResult(AttributionResult):
         return self.dfbeta / np.sqrt(self.sigma2_loo)[:, None] / np.sqrt(self._diag_inv_gram)[None, :]
 
     def prediction_change(self, X_test, *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
-        """(n, m): prediction at each test point of the full fit minus that of the fit without
-        row i (the sign of ``dfbeta``; DFFIT at a new point). Streams over training rows; the
-        only large array is the (n, m) result, refused above ``max_bytes`` (split X_test then)."""
+        """Change of the prediction at new points when each training row is removed.
+
+        Parameters
+        ----------
+        X_test : array-like of shape (n_test, n_features)
+        max_bytes : int, default 2**31
+            Largest result built; split ``X_test`` into batches beyond it.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_test)
+            Prediction of the full fit minus that of the fit without row i (the sign of ``dfbeta``;
+            DFFIT at a new point). Streams over training rows: the result is the only large array.
+
+        Raises
+        ------
+        ValueError
+            ``X_test`` with another number of features, NaN or inf, or a result over ``max_bytes``.
+        RuntimeError
+            X was modified in place after the fit.
+        """
         Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
-        need = self._X.shape[0] * Xt.shape[0] * 8
-        if need > max_bytes:
-            raise ValueError(
-                f"prediction_change would allocate a {self._X.shape[0]} x {Xt.shape[0]} float64 matrix "
-                f"({need / 2**30:.1f} GiB > max_bytes={max_bytes}); pass X_test in smaller batches "
-                "or raise max_bytes"
-            )
-        self._check_X_unchanged()
+        check_dense_size(
+            self._X.shape[0], Xt.shape[0], max_bytes, "prediction_change",
+            "pass X_test in smaller batches or raise max_bytes",
+        )
+        self._check_unchanged()
         return self._core.linear_prediction_change(self._X, Xt, self._fit, self._loo_scale, self._n_threads)
 
     def group_loo(self, groups) -> GroupLOOResult:
         """Exact leave-group-out of this fit; see :func:`linear_group_loo`."""
-        labels, index_arrays = _parse_groups(groups, self._X.shape[0], self._w)
-        offsets = np.zeros(len(index_arrays) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([g.size for g in index_arrays])
-        indices = np.concatenate(index_arrays).astype(np.int64)
-        self._check_X_unchanged()
+        g = parse_groups(groups, self._X.shape[0], self._w)
+        self._check_unchanged()
         dfbeta, loo_flat, ok = self._core.linear_group_loo(
-            self._X, _NO_WEIGHTS if self._w is None else self._w, self._fit, offsets, indices, self._n_threads
+            self._X, or_empty(self._w), self._fit, g.offsets, g.indices, self._n_threads
         )
-        if not ok.all():
-            warnings.warn(
-                f"{_describe_rows(np.flatnonzero(~ok), 'groups')} cannot be removed: without them the "
-                "model is not identified, so their leave-group-out quantities are NaN",
-                LeverageOneWarning,
-                stacklevel=3,
-            )
-        loo = [loo_flat[offsets[g] : offsets[g + 1]] for g in range(len(index_arrays))]
-        return GroupLOOResult(self, labels, index_arrays, dfbeta, loo, ok)
-
-
-def _parse_groups(groups, n: int, w) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Labels and row-index arrays from a label per row or a list of index arrays (or masks)."""
-    if groups is None:
-        raise TypeError("groups must be a label per row or a list of row-index arrays, got None")
-    is_list = isinstance(groups, (list, tuple)) and len(groups) > 0 and np.ndim(groups[0]) >= 1
-    if is_list:
-        arrays = []
-        for g, idx in enumerate(groups):
-            a = np.asarray(idx)
-            if a.ndim != 1:
-                raise ValueError(f"groups[{g}] must be a 1-D array of row indices, got shape {a.shape}")
-            if a.dtype == bool:
-                if a.size != n:
-                    raise ValueError(f"groups[{g}] is a boolean mask of length {a.size}, but X has {n} rows")
-                a = np.flatnonzero(a)
-            elif a.size and not np.issubdtype(a.dtype, np.integer):
-                raise TypeError(f"groups[{g}] must hold integer row indices, got dtype {a.dtype}")
-            a = a.astype(np.int64)
-            if a.size == 0:
-                raise ValueError(f"groups[{g}] is empty")
-            if a.min() < -n or a.max() >= n:
-                raise ValueError(f"groups[{g}] has a row index out of range for X with {n} rows")
-            a = np.where(a < 0, a + n, a)
-            if np.unique(a).size != a.size:
-                raise ValueError(f"groups[{g}] lists a row more than once")
-            arrays.append(a)
-        labels = np.arange(len(arrays))
-    else:
-        lab = np.asarray(groups)
-        if lab.ndim != 1 or lab.shape[0] != n:
-            raise ValueError(
-                f"groups must be a label per row (length {n}) or a list of row-index arrays, got shape {lab.shape}"
-            )
-        labels, inverse = np.unique(lab, return_inverse=True)
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(labels.size + 1))
-        arrays = [order[bounds[g] : bounds[g + 1]].astype(np.int64) for g in range(labels.size)]
-    positive = np.ones(n, bool) if w is None else w > 0
-    n_pos = int(positive.sum())
-    for g, a in enumerate(arrays):
-        if int(positive[a].sum()) == n_pos:
-            raise ValueError(
-                f"group {labels[g]!r} contains every row{' with positive weight' if w is not None else ''}: "
-                "nothing would be left to fit"
-            )
-    return labels, arrays
+        warn_leverage_one(np.flatnonzero(~ok), what="groups", stacklevel=3)
+        loo = [loo_flat[g.offsets[j] : g.offsets[j + 1]] for j in range(len(g.arrays))]
+        return GroupLOOResult(self, g, dfbeta, loo, ok)
 
 
 class GroupLOOResult(AttributionResult):
     """Exact leave-group-out results (from :func:`linear_group_loo`), one entry per group.
 
-    ``dfbeta[g]`` is the full fit's coefficients minus those without group g (intercept first);
-    ``loo_resid[g]`` the residuals of the group's rows under the fit without the group;
-    ``cooks_distance`` the generalised Cook's distance d' (Z'WZ + P) d / (p s^2) of each removal.
     Groups whose removal leaves the model unidentified have NaN entries and ``ok`` False.
+
+    Attributes
+    ----------
+    labels : ndarray
+        The group labels (``numpy.unique`` order), or 0..G-1 for a list of index arrays.
+    groups : list of ndarray
+        The rows of each group.
+    size : ndarray of int
+        Rows per group.
+    dfbeta : ndarray of shape (n_groups, n_params)
+        Coefficients of the full fit minus those without the group (intercept first).
+    loo_resid : list of ndarray
+        Residuals of the group's rows under the fit without the group.
+    ok : ndarray of bool
+        False where the group cannot be removed.
+    param_names : list of str
+        Names of the columns of ``dfbeta``.
     """
 
     _values_name = "cooks_distance"
     _frame_columns = ("labels", "size", "cooks_distance")
 
-    def __init__(self, base: LinearLOOResult, labels, groups, dfbeta, loo_resid, ok):
-        self.labels = labels
-        self.groups = groups
-        self.size = np.array([g.size for g in groups])
+    def __init__(self, base: LinearLOOResult, groups: Groups, dfbeta, loo_resid, ok):
+        self._base = base
+        self.labels = groups.labels
+        self.groups = groups.arrays
+        self.size = groups.sizes
         self.dfbeta = dfbeta
         self.loo_resid = loo_resid
         self.ok = ok
         self.param_names = base.param_names
+
+    @functools.cached_property
+    def cooks_distance(self) -> np.ndarray:
+        """Generalised Cook's distance ``d' (Z'WZ + P) d / (p s^2)`` of each removal."""
+        base = self._base
         fit = base._fit
         L = np.asarray(fit.chol)
-        coef_change = dfbeta[:, 1:] if base.fit_intercept else dfbeta
+        coef_change = self.dfbeta[:, 1:] if base.fit_intercept else self.dfbeta
         quad = ((coef_change @ L) ** 2).sum(axis=1)
         if base.fit_intercept:
             # Intercept change in centred coordinates, where the Gram matrix is diag(sum w, G).
-            centred = dfbeta[:, 0] + coef_change @ np.asarray(fit.x_mean)
+            centred = self.dfbeta[:, 0] + coef_change @ np.asarray(fit.x_mean)
             quad = quad + fit.sum_w * centred**2
-        self.cooks_distance = quad / (base.n_params * base.sigma2)
+        return quad / (base.n_params * base.sigma2)
 
 
 def linear_group_loo(
@@ -394,9 +419,32 @@ def linear_group_loo(
 ) -> GroupLOOResult:
     """Exact leave-group-out for OLS, WLS or ridge: the fit without each group of rows at once.
 
-    Woodbury: removing k rows costs one k x k Cholesky, never a refit. Same model and arguments
-    as :func:`linear_loo`; ``groups`` is either a label per row (any hashable values; groups are
-    ordered as ``numpy.unique`` orders the labels) or a list of row-index arrays (or boolean masks),
-    which may overlap.
+    Woodbury: removing k rows costs one k x k Cholesky, never a refit.
+
+    Parameters
+    ----------
+    X, y, alpha, sample_weight, fit_intercept, n_jobs
+        As in :func:`linear_loo`.
+    groups : array-like of shape (n_samples,) or list of array-like
+        A label per row (any sortable values; groups are ordered as ``numpy.unique`` orders the
+        labels), or a list of row-index arrays or boolean masks, which may overlap.
+
+    Returns
+    -------
+    GroupLOOResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`linear_loo`; also empty groups, repeated or out-of-range indices, and a group
+        holding every row.
+
+    Examples
+    --------
+    >>> import numpy as np, attrib
+    >>> data = attrib.datasets.load_breast_cancer()
+    >>> g = attrib.linear_group_loo(data.X, data.y, np.arange(569) % 10, alpha=1.0)
+    >>> g.dfbeta.shape, g.size.tolist()[:3]
+    ((10, 31), [57, 57, 57])
     """
     return linear_loo(X, y, alpha, sample_weight, fit_intercept, n_jobs=n_jobs).group_loo(groups)

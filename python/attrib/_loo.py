@@ -1,0 +1,184 @@
+"""What the leave-one-out families (:mod:`attrib.linear`, :mod:`attrib.glm`) share: tolerances,
+how rows and groups are described and encoded for the kernels, parameter names, and the guard
+that catches training data modified in place before a lazy computation reads it again."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _dispatch
+from .exceptions import LeverageOneWarning
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "EMPTY",
+    "ILL_CONDITIONED_RCOND",
+    "LEVERAGE_ONE_TOL",
+    "DataGuard",
+    "Groups",
+    "check_dense_size",
+    "describe_rows",
+    "leverage_one",
+    "or_empty",
+    "param_names",
+    "parse_groups",
+    "warn_leverage_one",
+]
+
+#: 1 - h below this counts as leverage one; read from the compiled core, which decides it.
+LEVERAGE_ONE_TOL: float = float(_dispatch.core.LEVERAGE_ONE_TOL)
+#: Reciprocal condition number of the unit-diagonal Gram matrix or Hessian below which results
+#: may have lost many digits (IllConditionedWarning).
+ILL_CONDITIONED_RCOND = 1e-10
+#: Largest dense output (bytes) built without being asked to go beyond it.
+DEFAULT_MAX_BYTES = 2**31
+
+#: "None" for the kernels' optional per-row arrays (weights, offsets).
+EMPTY = np.empty(0)
+
+
+def or_empty(a: np.ndarray | None) -> np.ndarray:
+    """``a``, or :data:`EMPTY` when it is None (the kernels take an empty array for "none")."""
+    return EMPTY if a is None else a
+
+
+def describe_rows(rows: np.ndarray, what: str = "rows") -> str:
+    """"rows 3, 17 and 2 more": the first ten indices of a list, for messages."""
+    shown = ", ".join(str(int(i)) for i in rows[:10])
+    more = f" and {rows.size - 10} more" if rows.size > 10 else ""
+    return f"{what} {shown}{more}"
+
+
+def leverage_one(hat: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Rows with positive weight whose leverage is 1: without them the model is not identified."""
+    positive = np.ones(hat.shape[0], bool) if w is None else w > 0
+    return positive & ((1.0 - hat) < LEVERAGE_ONE_TOL)
+
+
+def warn_leverage_one(rows: np.ndarray, *, what: str = "rows", stacklevel: int = 2) -> None:
+    """One LeverageOneWarning listing rows (or groups) whose leave-out quantities are NaN;
+    ``stacklevel`` as the caller's own ``warnings.warn`` would take it."""
+    if rows.size:
+        warnings.warn(
+            f"{describe_rows(rows, what)} {'have leverage 1' if what == 'rows' else 'cannot be removed'}: without "
+            "them the model is not identified, so their leave-out quantities are NaN",
+            LeverageOneWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+def param_names(feature_names: list[str] | None, n_features: int, fit_intercept: bool) -> list[str]:
+    """Names of the parameter columns (``dfbeta``, ``dcoef``): the intercept first, then the features."""
+    feats = feature_names or [f"x{j}" for j in range(n_features)]
+    return (["intercept"] if fit_intercept else []) + list(feats)
+
+
+def check_dense_size(rows: int, cols: int, max_bytes: int, what: str, hint: str) -> None:
+    """Refuse to allocate a rows x cols float64 result larger than ``max_bytes``."""
+    need = rows * cols * 8
+    if need > max_bytes:
+        raise ValueError(
+            f"{what} would allocate a {rows} x {cols} float64 matrix ({need / 2**30:.1f} GiB > "
+            f"max_bytes={max_bytes}); {hint}"
+        )
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Groups of rows, with their labels, in the compressed form the kernels take: the rows of
+    group g are ``indices[offsets[g]:offsets[g + 1]]``."""
+
+    labels: np.ndarray
+    arrays: list[np.ndarray]
+    offsets: np.ndarray
+    indices: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def sum_rows(self, A: np.ndarray) -> np.ndarray:
+        """Per group, the sum of A's rows in it (len(groups) x A.shape[1])."""
+        return np.add.reduceat(A[self.indices], self.offsets[:-1], axis=0)
+
+
+def _group_arrays(groups, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    is_list = isinstance(groups, (list, tuple)) and len(groups) > 0 and np.ndim(groups[0]) >= 1
+    if not is_list:
+        lab = np.asarray(groups)
+        if lab.ndim != 1 or lab.shape[0] != n:
+            raise ValueError(
+                f"groups must be a label per row (length {n}) or a list of row-index arrays, got shape {lab.shape}"
+            )
+        labels, inverse = np.unique(lab, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(labels.size + 1))
+        return labels, [order[bounds[g] : bounds[g + 1]].astype(np.int64) for g in range(labels.size)]
+    arrays = []
+    for g, idx in enumerate(groups):
+        a = np.asarray(idx)
+        if a.ndim != 1:
+            raise ValueError(f"groups[{g}] must be a 1-D array of row indices, got shape {a.shape}")
+        if a.dtype == bool:
+            if a.size != n:
+                raise ValueError(f"groups[{g}] is a boolean mask of length {a.size}, but X has {n} rows")
+            a = np.flatnonzero(a)
+        elif a.size and not np.issubdtype(a.dtype, np.integer):
+            raise TypeError(f"groups[{g}] must hold integer row indices, got dtype {a.dtype}")
+        a = a.astype(np.int64)
+        if a.size == 0:
+            raise ValueError(f"groups[{g}] is empty")
+        if a.min() < -n or a.max() >= n:
+            raise ValueError(f"groups[{g}] has a row index out of range for X with {n} rows")
+        a = np.where(a < 0, a + n, a)
+        if np.unique(a).size != a.size:
+            raise ValueError(f"groups[{g}] lists a row more than once")
+        arrays.append(a)
+    return np.arange(len(arrays)), arrays
+
+
+def parse_groups(groups, n: int, w: np.ndarray | None) -> Groups:
+    """Groups from a label per row (ordered as ``numpy.unique`` orders the labels) or a list of
+    row-index arrays or boolean masks (which may overlap). A group holding every row with positive
+    weight is refused: nothing would be left to fit."""
+    if groups is None:
+        raise TypeError("groups must be a label per row or a list of row-index arrays, got None")
+    labels, arrays = _group_arrays(groups, n)
+    positive = np.ones(n, bool) if w is None else w > 0
+    n_pos = int(positive.sum())
+    for g, a in enumerate(arrays):
+        if int(positive[a].sum()) == n_pos:
+            raise ValueError(
+                f"group {labels[g]!r} contains every row{' with positive weight' if w is not None else ''}: "
+                "nothing would be left to fit"
+            )
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([a.size for a in arrays])
+    return Groups(labels, arrays, offsets, np.concatenate(arrays).astype(np.int64))
+
+
+def _digest(a: np.ndarray) -> bytes:
+    # A sample of the rows (O(d) per array): blake2b rather than hash(), which is salted per
+    # process and would fail the check after pickling.
+    step = max(1, a.shape[0] // 64)
+    return hashlib.blake2b(a[::step].tobytes(), digest_size=16).digest()
+
+
+class DataGuard:
+    """Digests of the training arrays a result reads again for lazy computations, taken at fit
+    time; :meth:`check` raises when one of them was modified in place since."""
+
+    def __init__(self, **arrays: np.ndarray | None):
+        self._digests = {name: _digest(a) for name, a in arrays.items() if a is not None}
+
+    def check(self, arrays: dict[str, np.ndarray | None], fitted_by: str) -> None:
+        for name, digest in self._digests.items():
+            a = arrays[name]
+            if a is None or _digest(a) != digest:
+                raise RuntimeError(
+                    f"{name} was modified in place after {fitted_by}(); fit again to get consistent results"
+                )
