@@ -22,10 +22,6 @@ def data(rng):
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
-        ({"X": np.zeros(5)}, ValueError, "X must be 2-D"),
-        ({"X": np.zeros((0, 3)), "y": np.zeros(0)}, ValueError, "at least one row"),
-        ({"y": np.zeros(59)}, ValueError, "X has 60 rows but y has 59"),
-        ({"y": np.zeros((60, 2))}, ValueError, "y must be 1-D"),
         ({"y": np.arange(60) % 3}, ValueError, "exactly two classes for family='logistic', got 3"),
         ({"y": np.ones(60)}, ValueError, "exactly two classes for family='logistic', got 1"),
         ({"family": "poisson", "y": np.r_[-1.0, np.ones(59)]}, ValueError, "non-negative counts.*index 0"),
@@ -36,39 +32,21 @@ def data(rng):
         ({"C": 0.0}, ValueError, "C must be > 0"),
         ({"C": -1.0}, ValueError, "C must be > 0"),
         ({"C": "big"}, TypeError, "C must be a positive real number"),
-        ({"sample_weight": -np.ones(60)}, ValueError, "sample_weight must be non-negative"),
-        ({"sample_weight": np.ones(61)}, ValueError, "X has 60 rows but sample_weight has 61"),
-        ({"fit_intercept": "yes"}, TypeError, "fit_intercept must be True or False"),
-        ({"n_jobs": 0}, ValueError, "n_jobs must not be 0"),
         ({"method": "exact", "refine": 3}, ValueError, "refine is for method='newton'"),
         ({"refine": -1}, ValueError, "refine must be >= 0"),
+        ({"refine": "all"}, ValueError, "refine must be 'auto', an int"),
+        ({"refine": 2.5}, TypeError, "refine must be 'auto', an int"),
+        ({"refine": True}, TypeError, "refine must be 'auto', an int"),
         ({"refine": [0, 99]}, ValueError, "refine has a row index out of range"),
         ({"refine_by": "leverage", "refine": 2}, ValueError, "refine_by must be"),
         ({"max_iter": 0}, ValueError, "max_iter must be >= 1"),
         ({"max_iter": True}, TypeError, "max_iter must be a positive integer"),
-        ({"X": np.full((60, 3), "a")}, TypeError, "X must hold real numbers"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(data, kwargs, exc, match):
     X, y = data
     args = {"X": X, "y": y, **kwargs}
     with pytest.raises(exc, match=match):
-        attrib.glm_loo(**args)
-
-
-@pytest.mark.parametrize("name", ["X", "y", "sample_weight"])
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-@pytest.mark.parametrize("family", ["logistic", "gaussian"])
-def test_nan_and_inf_are_reported_with_position(data, name, bad, family):
-    X, y = data
-    args = {"X": X.copy(), "y": y.copy(), "sample_weight": np.ones(60), "family": family}
-    if name == "X":
-        args["X"][5, 2] = bad
-        where = "row 5, column 2"
-    else:
-        args[name][7] = bad
-        where = "index 7"
-    with pytest.raises(ValueError, match=rf"{name} contains NaN or inf \(first at {where}"):
         attrib.glm_loo(**args)
 
 
@@ -226,17 +204,6 @@ def test_binary_labels_match_np_unique(labels):
     assert_array_equal(enc, (y == np.unique(y)[1]).astype(float))
     with pytest.raises(ValueError, match="exactly two classes"):  # one class only
         check_binary_labels(np.full(50, labels[0]), "y", 50)
-
-
-def test_modifying_X_in_place_is_detected(data):
-    # group_loo reads X again; an in-place edit after the fit must not give silently wrong numbers.
-    X, y = data
-    X = X.copy()
-    r = attrib.glm_loo(X, y)
-    r.group_loo(np.arange(X.shape[0]) % 3)
-    X[:] = 0.0
-    with pytest.raises(RuntimeError, match="modified in place"):
-        r.group_loo(np.arange(X.shape[0]) % 3)
 
 
 def test_group_kernels_refuse_malformed_groups(data):

@@ -16,6 +16,7 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   m.attr("_isa") = attrib::compiled_isa();
   // Numbers the facade needs, read from here so that Python never keeps a copy that can drift.
   m.attr("LEVERAGE_ONE_TOL") = attrib::kLeverageOneTol;
+  m.def("max_threads", &attrib::max_threads, "The most threads a kernel starts; larger requests are capped.");
   m.def("cpu_supports_x86_64_v3", &attrib::cpu_supports_x86_64_v3,
         "True when this CPU can run the x86-64-v3 (AVX2 + FMA) build.");
   m.def("default_num_threads", [] { return attrib::resolve_threads(0); },

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from . import datasets
 from ._dispatch import core as _core_module
+from ._version import __version__
 from .exceptions import AttribWarning, IllConditionedWarning, LeverageOneWarning
-from .exceptions import ConvergenceWarning, NotAtOptimumWarning
+from .exceptions import ConvergenceWarning, NotAtOptimumWarning, StoppedEarlyWarning, ThreadCountWarning, UtilityError
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
 from .shapley import ShapleyResult, data_shapley, knn_shapley
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AttribWarning",
@@ -26,6 +26,9 @@ __all__ = [
     "LeverageOneWarning",
     "LinearLOOResult",
     "ShapleyResult",
+    "StoppedEarlyWarning",
+    "ThreadCountWarning",
+    "UtilityError",
     "build_info",
     "data_shapley",
     "datasets",

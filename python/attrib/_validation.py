@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numbers
 import operator
+import sys
+import warnings
 
 import numpy as np
 
 from . import _dispatch
+from .exceptions import ThreadCountWarning
 
 __all__ = [
     "as_float_matrix",
@@ -31,9 +34,28 @@ __all__ = [
 _BAD_KINDS = {"O": "object", "U": "string", "S": "bytes", "c": "complex", "M": "datetime", "m": "timedelta", "V": "void"}
 
 
+def _is_numeric_pandas(value) -> bool:
+    """A pandas Series or DataFrame whose columns are all numeric (numpy or nullable dtypes)."""
+    dtypes = getattr(value, "dtypes", None)
+    if dtypes is None or not hasattr(value, "to_numpy"):
+        return False
+    dtypes = dtypes if getattr(value, "ndim", 1) == 2 else [dtypes]
+    return all(getattr(t, "kind", "O") in "biuf" for t in dtypes)
+
+
 def _to_array(value, name: str) -> np.ndarray:
     if value is None:
         raise TypeError(f"{name} must be an array, got None")
+    if isinstance(value, np.ma.MaskedArray):
+        # np.asarray would drop the mask and use the hidden values as data.
+        raise TypeError(
+            f"{name} is a numpy masked array: attrib does not skip masked entries; pass {name}.filled(value) "
+            "or drop the masked rows"
+        )
+    if _is_numeric_pandas(value):
+        # A pandas frame of numeric (also nullable, e.g. Int64) columns: missing values become NaN,
+        # reported with their position, rather than an object array of mixed types.
+        return value.to_numpy(dtype=np.float64, na_value=np.nan)
     arr = np.asarray(value)
     if arr.dtype.kind in _BAD_KINDS:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({_BAD_KINDS[arr.dtype.kind]})")
@@ -117,9 +139,18 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     return alpha
 
 
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside attrib, so a warning names the user's line."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "attrib":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def resolve_n_jobs(n_jobs) -> int:
     """scikit-learn's convention: None follows OpenMP (OMP_NUM_THREADS, threadpoolctl), n > 0 is
-    exact, n < 0 means (threads + 1 + n), 0 is an error. Returns -1 for "OpenMP default"."""
+    exact, n < 0 means (threads + 1 + n), 0 is an error; more than the core's ``max_threads()`` (a
+    few per CPU) are capped with a ThreadCountWarning. Returns -1 for "OpenMP default"."""
     if n_jobs is None:
         return -1
     try:
@@ -128,9 +159,19 @@ def resolve_n_jobs(n_jobs) -> int:
         raise TypeError(f"n_jobs must be an integer or None, got {type(n_jobs).__name__}") from None
     if n_jobs == 0:
         raise ValueError("n_jobs must not be 0 (use None for the default, or a positive count)")
-    if n_jobs > 0:
-        return n_jobs
-    return max(1, _dispatch.core.default_num_threads() + 1 + n_jobs)
+    if n_jobs < 0:
+        n_jobs = max(1, _dispatch.core.default_num_threads() + 1 + n_jobs)
+    cap = _dispatch.core.max_threads()
+    if n_jobs > cap:
+        # Thousands of threads cannot all be started (OpenMP then aborts the process) and far
+        # more threads than CPUs only add overhead; results do not depend on the count.
+        warnings.warn(
+            f"n_jobs={n_jobs} is more than this machine's thread cap ({cap}: a few per CPU); using {cap}",
+            ThreadCountWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+        return cap
+    return n_jobs
 
 
 def column_names(X) -> list[str] | None:

@@ -10,6 +10,7 @@ __all__ = [
     "LeverageOneWarning",
     "NotAtOptimumWarning",
     "StoppedEarlyWarning",
+    "ThreadCountWarning",
     "UtilityError",
 ]
 
@@ -42,6 +43,11 @@ class NotAtOptimumWarning(AttribWarning):
 class StoppedEarlyWarning(AttribWarning):
     """A Monte Carlo run stopped before converging (Ctrl-C or the time budget); the result holds
     what was computed so far and is marked ``converged=False``."""
+
+
+class ThreadCountWarning(AttribWarning):
+    """``n_jobs`` asked for far more threads than the machine has CPUs; attrib used fewer (results
+    do not depend on the thread count)."""
 
 
 class UtilityError(ValueError):

@@ -301,9 +301,10 @@ def _refine_is_explicit(refine) -> bool:
     if refine is None:
         return False
     if isinstance(refine, (numbers.Integral, np.integer)) and not isinstance(refine, (bool, np.bool_)):
-        if refine < 0:
-            raise ValueError(f"refine must be >= 0 or a list of row indices, got {int(refine)}")
-        return refine > 0
+        k = int(refine)
+        if k < 0:
+            raise ValueError(f"refine must be >= 0 or a list of row indices, got {k}")
+        return k > 0
     if isinstance(refine, (bool, np.bool_, numbers.Number)):
         raise TypeError(
             f"refine must be 'auto', an int >= 0 or an array of row indices, got {type(refine).__name__}"

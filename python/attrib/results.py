@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_positive
+
 __all__ = ["AttributionResult"]
 
 
@@ -56,8 +58,7 @@ class AttributionResult:
         score = np.asarray(self.values if by is None else getattr(self, by), dtype=np.float64)
         if score.ndim != 1:
             raise ValueError(f"{by!r} is not a per-item score (shape {score.shape})")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = check_positive(k, "k", integer=True)
         key = -score if largest else score
         key = np.where(np.isnan(key), np.inf, key)
         return np.argsort(key, kind="stable")[: min(int(k), score.size)]

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -22,11 +23,21 @@ namespace attrib {
 using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Index = Eigen::Index;
 
-/// Threads a kernel uses: n_threads > 0 is taken as given; anything else means the OpenMP
-/// default, so OMP_NUM_THREADS and threadpoolctl apply. Always 1 without OpenMP.
+/// Thread requests above this many per processor are capped: OpenMP aborts the process when it
+/// cannot start the threads, and far more threads than processors only add overhead.
+constexpr int kMaxThreadsPerCpu = 4;
+
+/// The most threads a kernel starts (the facade warns before capping a request to it).
+inline int max_threads() {
+  const unsigned procs = std::thread::hardware_concurrency();
+  return kMaxThreadsPerCpu * static_cast<int>(std::clamp(procs, 1u, 1u << 16));
+}
+
+/// Threads a kernel uses: n_threads > 0 is taken as given, up to max_threads(); anything else
+/// means the OpenMP default, so OMP_NUM_THREADS and threadpoolctl apply. Always 1 without OpenMP.
 inline int resolve_threads(int n_threads) {
 #ifdef ATTRIB_HAVE_OPENMP
-  return n_threads > 0 ? n_threads : omp_get_max_threads();
+  return n_threads > 0 ? std::min(n_threads, max_threads()) : omp_get_max_threads();
 #else
   (void)n_threads;
   return 1;
