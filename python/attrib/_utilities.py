@@ -152,10 +152,11 @@ def _estimator_utility(estimator, X, y, X_test, y_test, scoring, empty_score):
 # hyperparameters its model reads, sets them on `params` and returns the core's UtilityData.
 # ----------------------------------------------------------------------------------------------
 
-def _ridge(core, params, X, y, X_test, y_test, *, alpha, **_):
+def _ridge(core, params, X, y, X_test, y_test, *, alpha, refactor_every, **_):
     ya = as_float_vector(y, "y", X.shape[0])
     yt = as_float_vector(y_test, "y_test", X_test.shape[0], what="X_test")
     params.alpha = check_positive(alpha, "alpha")
+    params.refactor_every = refactor_every  # checked by data_shapley, whatever the utility
     if params.metric == core.UtilityMetric.r2 and np.ptp(yt) == 0:
         raise ValueError("y_test is constant, so the R^2 utility is undefined; use metric='neg_mse'")
     return core.UtilityData(X, ya, X_test, yt)
@@ -205,7 +206,6 @@ def _builtin_utility(core, name, X, y, X_test, y_test, metric, **hyper):
     if metric not in allowed:
         raise ValueError(f"metric for the {name} utility must be one of {allowed}, got {metric!r}")
     params.metric = core.UtilityMetric.__members__[metric]
-    params.refactor_every = hyper["refactor_every"]
     data = BUILTIN[name](core, params, Xa, y, Xt, y_test, **hyper)
     return BuiltinUtility(core, data, params)
 
