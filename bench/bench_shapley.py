@@ -37,6 +37,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import attrib
+from attrib._utilities import make_utility
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -112,8 +113,9 @@ def run_mc(kind, data, truncate, args):
     order = np.random.default_rng(3).permutation(len(X))
     sizes = np.unique(np.linspace(1, len(X), 40).astype(int))
     pu = np.array(peer({**job, "subsets": [order[:k].tolist() for k in sizes]}, args.peer_python)["utilities"])
-    spec = attrib.shapley._make_utility(kind, X, y, Xt, yt, kw["metric"], 1.0, 1.0, 5, None, None, 32, 1)
-    au = attrib._dispatch.core.walk_order(*spec.args, order.astype(np.int64))[sizes]
+    util = make_utility(attrib._dispatch.core, kind, X, y, Xt, yt, metric=kw["metric"], scoring=None,
+                        empty_score=None, alpha=1.0, C=1.0, k=5, refactor_every=32, n_threads=1)
+    au = util.prefixes(order)[sizes]
     row["utility_max_abs_diff"] = float(np.max(np.abs(au - pu)))
     row["utility_scale"] = float(np.max(np.abs(pu)))
     return row

@@ -214,7 +214,7 @@ def test_bad_arguments(reg, clf):
         attrib.data_shapley(Xc, np.zeros(40), Xct, yct, utility="logistic", **kw)
     with pytest.raises(ValueError, match="exactly 2 classes"):
         attrib.data_shapley(Xc, np.arange(40) % 3, Xct, yct, utility="logistic", **kw)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be >= 1"):
         attrib.data_shapley(Xc, yc, Xct, yct, utility="knn", k=0, **kw)
     with pytest.raises(ValueError, match="absent from y"):
         attrib.data_shapley(Xc, yc, Xct, yct + 5, utility="logistic", **kw)
@@ -224,3 +224,48 @@ def test_bad_arguments(reg, clf):
         attrib.data_shapley(Xc, yc, Xct, yct, utility=LogisticRegression(), **kw)
     with pytest.raises(TypeError, match="utility must be"):
         attrib.data_shapley(X, y, Xt, yt, utility=3, **kw)
+
+
+@pytest.mark.parametrize("name,bad,error", [
+    ("k", 2.5, TypeError), ("k", "3", TypeError), ("k", True, TypeError), ("k", None, TypeError),
+    ("k", 0, ValueError), ("k", -2, ValueError),
+    ("n_jobs", 1.5, TypeError), ("n_jobs", "2", TypeError), ("n_jobs", 0, ValueError)])
+def test_one_exception_type_per_bad_value(clf, name, bad, error):
+    # The library's convention (check_positive): a wrong type is a TypeError, a value of the
+    # right type out of range a ValueError, the same in every function of the family.
+    X, y, Xt, yt = clf
+    with pytest.raises(error, match=name):
+        attrib.knn_shapley(X, y, Xt, yt, **{name: bad})
+    with pytest.raises(error, match=name):
+        attrib.data_shapley(X, y, Xt, yt, utility="knn", progress=False, **{name: bad})
+
+
+@pytest.mark.parametrize("name,bad,error", [
+    ("max_permutations", 2.0, TypeError), ("block_size", "32", TypeError), ("refactor_every", 1.5, TypeError),
+    ("min_permutations", -1, ValueError), ("refactor_every", 0, ValueError),
+    ("seed", 1.5, TypeError), ("seed", -1, ValueError), ("seed", 2**64, ValueError),
+    ("truncation_burn_in", "half", TypeError), ("truncation_burn_in", 1.5, ValueError),
+    ("antithetic", 1, TypeError), ("alpha", "1", TypeError), ("alpha", -1.0, ValueError)])
+def test_data_shapley_argument_types(reg, name, bad, error):
+    X, y, Xt, yt = reg
+    kw = {"truncation": 0.1} if name.startswith("truncation") else {}
+    with pytest.raises(error, match=name):
+        attrib.data_shapley(X, y, Xt, yt, max_permutations=4, progress=False, **kw, **{name: bad})
+
+
+def test_estimator_empty_score_must_be_a_finite_number(clf):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, Xt, yt = clf
+    for bad, error in [("0.5", TypeError), (float("nan"), ValueError)]:
+        with pytest.raises(error, match="empty_score"):
+            attrib.data_shapley(X, y, Xt, yt, utility=LogisticRegression(), empty_score=bad, progress=False)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import attrib.shapley
+
+    failed, tried = doctest.testmod(attrib.shapley, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried > 0 and failed == 0

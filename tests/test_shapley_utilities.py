@@ -13,13 +13,18 @@ from threadpoolctl import threadpool_limits
 
 from attrib import _dispatch
 
-RIDGE, LOGISTIC = 0, 1
-METRIC = {"r2": 0, "neg_mse": 1, "accuracy": 2, "neg_log_loss": 3}
+RIDGE, LOGISTIC, KNN = "ridge", "logistic", "knn"
 
 
-def walk(core, X, y, Xt, yt, model, metric, order, alpha=1.0, C=1.0, refactor_every=32):
-    return core.walk_order(X, y, Xt, yt, model, METRIC[metric], alpha, C, refactor_every, np.zeros((0, 0), np.int32),
-                           1, 2, order.astype(np.int64))
+def walk(core, X, y, Xt, yt, model, metric, order, knn_ranks=None, **hyper):
+    """Utilities of the prefixes of `order`, straight from the core (hyper: UtilityParams fields)."""
+    params = core.UtilityParams()
+    params.model = core.UtilityModel.__members__[model]
+    params.metric = core.UtilityMetric.__members__[metric]
+    for name, value in hyper.items():
+        setattr(params, name, value)
+    data = core.UtilityData(X, y, Xt, yt) if knn_ranks is None else core.UtilityData(X, y, Xt, yt, knn_ranks)
+    return core.walk_order(data, params, order.astype(np.int64))
 
 
 @pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -121,8 +126,8 @@ def test_knn_prefixes_equal_fresh_fits(rng, k):
     yt = np.digitize(Xt[:, 0], [-0.5, 0.5]).astype(np.int64)
     ranks = core.knn_ranks(X, Xt, 1)
     order = rng.permutation(n).astype(np.int64)
-    got = core.walk_order(X, y.astype(float), Xt, yt.astype(float), 2, METRIC["accuracy"], 1.0, 1.0, 32, ranks, k, 3,
-                          order)
+    got = walk(core, X, y.astype(float), Xt, yt.astype(float), KNN, "accuracy", order, knn_ranks=ranks, k=k,
+               n_classes=3)
     with threadpool_limits(1):  # scikit-learn's threaded neighbour search is slow on tiny problems
         ref = [_knn_reference(X, y, Xt, yt, order[:j], k) for j in range(n + 1)]
     # Vote ties: scikit-learn picks the lowest label among the subset's classes, as attrib does.
@@ -158,3 +163,65 @@ def test_logistic_survives_saturated_margins_on_real_data():
             continue
         lr = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-14, max_iter=500).fit(X[S], y[S])
         assert abs(got[k] + stable_log_loss(y[400:], lr.decision_function(X[400:]))) <= 1e-8, k
+
+
+def test_python_entries_match_the_core_models():
+    from attrib import _utilities
+
+    core = _dispatch.core
+    assert set(_utilities.BUILTIN) == set(core.UtilityModel.__members__)
+    for model in core.UtilityModel.__members__.values():
+        assert len(core.utility_metrics(model)) >= 1
+
+
+def test_facade_defaults_are_the_core_defaults():
+    import inspect
+
+    import attrib
+
+    defaults = _dispatch.core.UtilityParams()
+    sig = inspect.signature(attrib.data_shapley).parameters
+    for name in ("alpha", "C", "k", "refactor_every"):
+        assert sig[name].default == getattr(defaults, name), name
+
+
+def test_binding_refuses_codes_and_shapes_it_cannot_use(rng):
+    core = _dispatch.core
+    X, y = rng.normal(size=(6, 2)), rng.normal(size=6)
+    params = core.UtilityParams()
+    with pytest.raises(TypeError):
+        params.model = 3  # enums only: an integer code never reaches the core
+    with pytest.raises(TypeError):
+        params.metric = 0
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        core.UtilityData(X, y[:5], X, y)
+    with pytest.raises(ValueError, match="knn ranks must be n_test x n"):
+        core.UtilityData(X, y, X, y, np.zeros((2, 2), np.int32))
+    with pytest.raises(TypeError):
+        core.UtilityData(X.astype(np.float32), y, X, y)  # noconvert: no hidden copy
+    data = core.UtilityData(X, y, X, y)
+    params.metric = core.UtilityMetric.accuracy  # not a ridge metric
+    with pytest.raises(ValueError, match="not scored by that metric"):
+        core.walk_order(data, params, np.arange(6, dtype=np.int64))
+    params.metric = core.UtilityMetric.r2
+    params.refactor_every = 0
+    with pytest.raises(ValueError, match="refactor_every"):
+        core.walk_order(data, params, np.arange(6, dtype=np.int64))
+    params.model = core.UtilityModel.knn
+    params.metric = core.UtilityMetric.accuracy
+    with pytest.raises(ValueError, match="missing neighbour ranks"):
+        core.walk_order(data, params, np.arange(6, dtype=np.int64))
+
+
+def test_utility_data_keeps_its_arrays_alive(rng):
+    import gc
+
+    core = _dispatch.core
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    order = rng.permutation(40)
+    expected = walk(core, X, y, X.copy(), y.copy(), RIDGE, "r2", order)
+    data = core.UtilityData(X.copy(), y.copy(), X.copy(), y.copy())  # temporaries: only `data` holds them
+    gc.collect()
+    _ = [np.full((40, 3), np.nan) for _ in range(50)]  # would reuse freed buffers
+    got = core.walk_order(data, core.UtilityParams(), order.astype(np.int64))
+    np.testing.assert_array_equal(got, expected)

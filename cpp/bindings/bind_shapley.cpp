@@ -1,7 +1,10 @@
 // Counter-based randomness, KNN-Shapley and the Monte Carlo semivalue samplers. Arrays arrive
 // as C-contiguous float64 / int64 (the facade converts once); noconvert() turns any hidden copy
-// into a TypeError. Every kernel releases the GIL; the Python-callable utility path never comes
-// here with a callable (it asks only for permutations or subsets and evaluates them itself).
+// into a TypeError. A built-in utility crosses as two bound objects: UtilityData (views of the
+// arrays, built once per run) and UtilityParams (model, metric, hyperparameters); kinds are
+// enums, so an out-of-range code cannot reach the core. Every kernel releases the GIL; the
+// Python-callable utility path never comes here with a callable (it asks only for permutations
+// or subsets and evaluates them itself).
 #include <pybind11/eigen.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -20,46 +23,77 @@ using CRef = Eigen::Ref<const RowMatrixXd>;
 using VRef = Eigen::Ref<const Eigen::VectorXd>;
 using LRef = Eigen::Ref<const attrib::LabelVector>;
 using IntRowMatrix = Eigen::Matrix<std::int64_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using RankMatrix = Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using RankRef = Eigen::Ref<const RankMatrix>;
+using RankRef = Eigen::Ref<const attrib::KnnRankMatrix>;
+using OrderRef = Eigen::Ref<const Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>>;
 using ByteRowMatrix = Eigen::Matrix<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 namespace attrib_bindings {
 
 namespace {
 
-attrib::UtilitySpec make_spec(const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model,
-                              int metric, double alpha, double C, std::int64_t refactor_every, const RankRef& ranks,
-                              std::int64_t k, std::int64_t n_classes) {
-  if (X.cols() != X_test.cols() || y.size() != X.rows() || y_test.size() != X_test.rows())
-    throw std::invalid_argument("utility: inconsistent shapes");
-  if (refactor_every < 1) throw std::invalid_argument("utility: refactor_every must be >= 1");
-  attrib::UtilitySpec s;
-  s.model = static_cast<attrib::UtilityModel>(model);
-  s.metric = static_cast<attrib::UtilityMetric>(metric);
-  s.X = X.data();
-  s.y = y.data();
-  s.X_test = X_test.data();
-  s.y_test = y_test.data();
-  s.n = X.rows();
-  s.d = X.cols();
-  s.m = X_test.rows();
-  s.alpha = alpha;
-  s.C = C;
-  s.refactor_every = refactor_every;
-  if (s.model == attrib::UtilityModel::kKnn) {
-    if (ranks.rows() != X_test.rows() || ranks.cols() != X.rows())
-      throw std::invalid_argument("utility: knn ranks must be n_test x n");
-    s.knn_rank = ranks.data();
-  }
-  s.k = k;
-  s.n_classes = n_classes;
-  return s;
+// module_local throughout: _core and _core_avx2 may both be loaded, each with its own types.
+void register_utility_types(py::module_& m) {
+  using attrib::UtilityMetric;
+  using attrib::UtilityModel;
+  // Member names are the strings the facade accepts (utility="ridge", metric="r2").
+  py::enum_<UtilityModel>(m, "UtilityModel", py::module_local(), "The model a built-in utility fits.")
+      .value("ridge", UtilityModel::kRidge)
+      .value("logistic", UtilityModel::kLogistic)
+      .value("knn", UtilityModel::kKnn);
+  py::enum_<UtilityMetric>(m, "UtilityMetric", py::module_local(), "How a built-in utility scores on the test set.")
+      .value("r2", UtilityMetric::kR2)
+      .value("neg_mse", UtilityMetric::kNegMse)
+      .value("accuracy", UtilityMetric::kAccuracy)
+      .value("neg_log_loss", UtilityMetric::kNegLogLoss);
+  m.def("utility_metrics", &attrib::utility_metrics, "model"_a, "The metrics a model is scored by, its default first.");
+
+  using attrib::UtilityParams;
+  py::class_<UtilityParams>(m, "UtilityParams", py::module_local(),
+                            "A built-in utility's model, metric and hyperparameters (defaults: the core's).")
+      .def(py::init<>())
+      .def_readwrite("model", &UtilityParams::model)
+      .def_readwrite("metric", &UtilityParams::metric)
+      .def_readwrite("alpha", &UtilityParams::alpha)
+      .def_readwrite("C", &UtilityParams::C)
+      .def_readwrite("refactor_every", &UtilityParams::refactor_every)
+      .def_readwrite("newton_tol", &UtilityParams::newton_tol)
+      .def_readwrite("max_newton_iter", &UtilityParams::max_newton_iter)
+      .def_readwrite("k", &UtilityParams::k)
+      .def_readwrite("n_classes", &UtilityParams::n_classes);
+
+  // The views point into the caller's arrays: keep_alive ties each array to the object.
+  using attrib::UtilityData;
+  py::class_<UtilityData>(m, "UtilityData", py::module_local(),
+                          "Views of a utility's training and test arrays (kept alive by this object).")
+      .def(py::init(&attrib::utility_data), "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(),
+           "y_test"_a.noconvert(), py::keep_alive<1, 2>(), py::keep_alive<1, 3>(), py::keep_alive<1, 4>(),
+           py::keep_alive<1, 5>())
+      .def(py::init([](const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, const RankRef& ranks) {
+             return attrib::with_knn_ranks(attrib::utility_data(X, y, X_test, y_test), ranks);
+           }),
+           "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(),
+           "knn_ranks"_a.noconvert(), py::keep_alive<1, 2>(), py::keep_alive<1, 3>(), py::keep_alive<1, 4>(),
+           py::keep_alive<1, 5>(), py::keep_alive<1, 6>())
+      .def_readonly("n", &UtilityData::n)
+      .def_readonly("d", &UtilityData::d)
+      .def_readonly("m", &UtilityData::m);
+  m.attr("knn_rank_itemsize") = sizeof(attrib::KnnRank);
+
+  using attrib::Truncation;
+  py::class_<Truncation>(m, "Truncation", py::module_local(), "TMC-Shapley truncation of a permutation walk.")
+      .def(py::init<>())
+      .def_readwrite("enabled", &Truncation::enabled)
+      .def_readwrite("rtol", &Truncation::rtol)
+      .def_readwrite("full_utility", &Truncation::full_utility)
+      .def_readwrite("patience", &Truncation::patience)
+      .def_readwrite("burn_in", &Truncation::burn_in);
 }
 
 }  // namespace
 
 void register_shapley(py::module_& m) {
+  register_utility_types(m);
+
   m.def(
       "philox4x32_10",
       [](std::array<std::uint32_t, 4> ctr, std::array<std::uint32_t, 2> key) { return attrib::philox4x32_10(ctr, key); },
@@ -103,63 +137,42 @@ void register_shapley(py::module_& m) {
       "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "k"_a, "soft_label"_a,
       "n_classes"_a, "n_threads"_a);
 
+  using attrib::UtilityData;
+  using attrib::UtilityParams;
   m.def(
       "walk_permutations",
-      [](const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model, int metric, double alpha,
-         double C, std::int64_t refactor_every, const RankRef& ranks, std::int64_t k, std::int64_t n_classes,
-         std::uint64_t seed, std::int64_t first_id, std::int64_t count,
-         bool antithetic, bool truncate, double rtol, double full_utility, std::int64_t patience,
-         std::int64_t burn_in, int n_threads) {
-        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every, ranks, k,
-                                                   n_classes);
-        attrib::Truncation t;
-        t.enabled = truncate;
-        t.rtol = rtol;
-        t.full_utility = full_utility;
-        t.patience = patience;
-        t.burn_in = burn_in;
+      [](const UtilityData& data, const UtilityParams& params, std::uint64_t seed, std::int64_t first_id,
+         std::int64_t count, bool antithetic, const attrib::Truncation& truncation, int n_threads) {
         attrib::PermutationWalks w;
         {
           py::gil_scoped_release nogil;
-          w = attrib::walk_permutations(spec, seed, first_id, count, antithetic, t, n_threads);
+          w = attrib::walk_permutations(data, params, seed, first_id, count, antithetic, truncation, n_threads);
         }
         return py::make_tuple(py::cast(std::move(w.perms)), py::cast(std::move(w.utilities)),
                               py::cast(std::move(w.evaluated)));
       },
-      "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "model"_a, "metric"_a,
-      "alpha"_a, "C"_a, "refactor_every"_a, "ranks"_a.noconvert(), "k"_a, "n_classes"_a, "seed"_a, "first_id"_a, "count"_a, "antithetic"_a, "truncate"_a, "rtol"_a,
-      "full_utility"_a, "patience"_a, "burn_in"_a, "n_threads"_a);
+      "data"_a, "params"_a, "seed"_a, "first_id"_a, "count"_a, "antithetic"_a, "truncation"_a, "n_threads"_a);
 
   m.def(
       "evaluate_subsets",
-      [](const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model, int metric, double alpha,
-         double C, std::int64_t refactor_every, const RankRef& ranks, std::int64_t k, std::int64_t n_classes,
-         std::uint64_t seed, std::int64_t first_id, std::int64_t count,
-         int n_threads) {
-        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every, ranks, k,
-                                                   n_classes);
+      [](const UtilityData& data, const UtilityParams& params, std::uint64_t seed, std::int64_t first_id,
+         std::int64_t count, int n_threads) {
         attrib::SubsetSamples s;
         {
           py::gil_scoped_release nogil;
-          s = attrib::evaluate_subsets(spec, seed, first_id, count, n_threads);
+          s = attrib::evaluate_subsets(data, params, seed, first_id, count, n_threads);
         }
         return py::make_tuple(py::cast(std::move(s.masks)), py::cast(std::move(s.utilities)));
       },
-      "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "model"_a, "metric"_a,
-      "alpha"_a, "C"_a, "refactor_every"_a, "ranks"_a.noconvert(), "k"_a, "n_classes"_a, "seed"_a, "first_id"_a, "count"_a, "n_threads"_a);
+      "data"_a, "params"_a, "seed"_a, "first_id"_a, "count"_a, "n_threads"_a);
 
   m.def(
       "walk_order",
-      [](const CRef& X, const VRef& y, const CRef& X_test, const VRef& y_test, int model, int metric, double alpha,
-         double C, std::int64_t refactor_every, const RankRef& ranks, std::int64_t k, std::int64_t n_classes,
-         const Eigen::Ref<const Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>>& order) {
-        const attrib::UtilitySpec spec = make_spec(X, y, X_test, y_test, model, metric, alpha, C, refactor_every, ranks, k,
-                                                   n_classes);
+      [](const UtilityData& data, const UtilityParams& params, const OrderRef& order) {
         py::gil_scoped_release nogil;
-        return attrib::walk_order(spec, order.data(), order.size());
+        return attrib::walk_order(data, params, order.data(), order.size());
       },
-      "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "model"_a, "metric"_a,
-      "alpha"_a, "C"_a, "refactor_every"_a, "ranks"_a.noconvert(), "k"_a, "n_classes"_a, "order"_a.noconvert());
+      "data"_a, "params"_a, "order"_a.noconvert());
 
   m.def(
       "knn_ranks",

@@ -10,23 +10,6 @@
 
 namespace attrib {
 
-std::unique_ptr<UtilityWalker> make_ridge_walker(const UtilitySpec& spec);
-std::unique_ptr<UtilityWalker> make_logistic_walker(const UtilitySpec& spec);
-std::unique_ptr<UtilityWalker> make_knn_walker(const UtilitySpec& spec);
-
-std::unique_ptr<UtilityWalker> make_walker(const UtilitySpec& spec) {
-  if (spec.n < 1 || spec.d < 1 || spec.m < 1) throw std::invalid_argument("utility: empty training or test data");
-  switch (spec.model) {
-    case UtilityModel::kRidge:
-      return make_ridge_walker(spec);
-    case UtilityModel::kLogistic:
-      return make_logistic_walker(spec);
-    case UtilityModel::kKnn:
-      return make_knn_walker(spec);
-  }
-  throw std::invalid_argument("utility: unknown model");
-}
-
 namespace {
 // Below this many utility steps in a block (permutations x points) a parallel region costs more
 // than it saves, badly so when the cores are shared; results do not depend on the choice.
@@ -39,18 +22,19 @@ void check_finite(double u, const char* where, std::int64_t id, Index k) {
 }
 }  // namespace
 
-PermutationWalks walk_permutations(const UtilitySpec& spec, std::uint64_t seed, std::int64_t first_id,
-                                   std::int64_t count, bool antithetic, const Truncation& truncation, int n_threads) {
+PermutationWalks walk_permutations(const UtilityData& data, const UtilityParams& params, std::uint64_t seed,
+                                   std::int64_t first_id, std::int64_t count, bool antithetic,
+                                   const Truncation& truncation, int n_threads) {
   if (count < 0 || first_id < 0) throw std::invalid_argument("walk_permutations: negative id range");
-  const Index n = spec.n;
+  const Index n = data.n;
   PermutationWalks out;
   out.perms.resize(count, n);
   out.utilities.resize(count, n + 1);
   out.evaluated.resize(count);
-  make_walker(spec);  // validate once, outside the parallel region
+  make_walker(data, params);  // validate once, outside the parallel region
   // One utility walker per thread, reused across its permutations or subsets.
   parallel_for_with_state(
-      count, n_threads, [&] { return make_walker(spec); },
+      count, n_threads, [&] { return make_walker(data, params); },
       [&](Index p, std::unique_ptr<UtilityWalker>& walker) {
         const std::int64_t id = first_id + p;
         std::int64_t* perm = out.perms.row(p).data();
@@ -71,17 +55,17 @@ PermutationWalks walk_permutations(const UtilitySpec& spec, std::uint64_t seed, 
   return out;
 }
 
-SubsetSamples evaluate_subsets(const UtilitySpec& spec, std::uint64_t seed, std::int64_t first_id,
-                               std::int64_t count, int n_threads) {
+SubsetSamples evaluate_subsets(const UtilityData& data, const UtilityParams& params, std::uint64_t seed,
+                               std::int64_t first_id, std::int64_t count, int n_threads) {
   if (count < 0 || first_id < 0) throw std::invalid_argument("evaluate_subsets: negative id range");
-  const Index n = spec.n;
+  const Index n = data.n;
   SubsetSamples out;
   out.masks.resize(count, n);
   out.utilities.resize(count);
-  make_walker(spec);
+  make_walker(data, params);
   // One utility walker per thread, reused across its permutations or subsets.
   parallel_for_with_state(
-      count, n_threads, [&] { return make_walker(spec); },
+      count, n_threads, [&] { return make_walker(data, params); },
       [&](Index s, std::unique_ptr<UtilityWalker>& walker) {
         const std::int64_t id = first_id + s;
         std::uint8_t* mask = out.masks.row(s).data();
@@ -96,13 +80,14 @@ SubsetSamples evaluate_subsets(const UtilitySpec& spec, std::uint64_t seed, std:
   return out;
 }
 
-Eigen::VectorXd walk_order(const UtilitySpec& spec, const std::int64_t* order, std::int64_t len) {
-  std::vector<std::uint8_t> seen(static_cast<std::size_t>(spec.n), 0);
+Eigen::VectorXd walk_order(const UtilityData& data, const UtilityParams& params, const std::int64_t* order,
+                           std::int64_t len) {
+  std::vector<std::uint8_t> seen(static_cast<std::size_t>(data.n), 0);
   for (std::int64_t j = 0; j < len; ++j) {
-    if (order[j] < 0 || order[j] >= spec.n || seen[order[j]]++)
+    if (order[j] < 0 || order[j] >= data.n || seen[order[j]]++)
       throw std::invalid_argument("walk_order: order must list distinct training indices");
   }
-  auto walker = make_walker(spec);
+  auto walker = make_walker(data, params);
   Eigen::VectorXd u(len + 1);
   u[0] = walker->reset();
   for (std::int64_t j = 0; j < len; ++j) u[j + 1] = walker->add(order[j]);

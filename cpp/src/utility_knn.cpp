@@ -9,6 +9,7 @@
 #include "attrib/utilities.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -17,29 +18,29 @@ namespace attrib {
 namespace {
 
 struct Member {
-  std::int32_t rank;
+  KnnRank rank;
   std::int32_t label;
   bool operator<(const Member& o) const { return rank < o.rank; }  // max-heap on rank
 };
 
 class KnnWalker final : public UtilityWalker {
  public:
-  explicit KnnWalker(const UtilitySpec& s) : s_(s) {
-    if (s.k < 1) throw std::invalid_argument("knn utility: k must be >= 1");
-    if (s.knn_rank == nullptr) throw std::invalid_argument("knn utility: missing neighbour ranks");
-    if (s.n_classes < 1) throw std::invalid_argument("knn utility: n_classes must be >= 1");
-    std::vector<Index> test_counts(static_cast<std::size_t>(s.n_classes), 0);
-    for (Index j = 0; j < s.m; ++j) {
-      const auto c = static_cast<Index>(s.y_test[j]);
-      if (c >= 0 && c < s.n_classes) ++test_counts[c];
+  KnnWalker(const UtilityData& data, const UtilityParams& params) : data_(data), params_(params) {
+    if (params.k < 1) throw std::invalid_argument("knn utility: k must be >= 1");
+    if (data.knn_rank == nullptr) throw std::invalid_argument("knn utility: missing neighbour ranks");
+    if (params.n_classes < 1) throw std::invalid_argument("knn utility: n_classes must be >= 1");
+    std::vector<Index> test_counts(static_cast<std::size_t>(params.n_classes), 0);
+    for (Index j = 0; j < data.m; ++j) {
+      const auto c = static_cast<Index>(data.y_test[j]);
+      if (c >= 0 && c < params.n_classes) ++test_counts[c];
     }
     // majority class of the test set (lowest code on ties)
     const Index best = std::max_element(test_counts.begin(), test_counts.end()) - test_counts.begin();
-    empty_score_ = double(test_counts[best]) / double(s.m);
-    heaps_.resize(static_cast<std::size_t>(s.m * s.k));
-    sizes_.resize(static_cast<std::size_t>(s.m));
-    votes_.resize(static_cast<std::size_t>(s.m * s.n_classes));
-    correct_.resize(static_cast<std::size_t>(s.m));
+    empty_score_ = double(test_counts[best]) / double(data.m);
+    heaps_.resize(static_cast<std::size_t>(data.m * params.k));
+    sizes_.resize(static_cast<std::size_t>(data.m));
+    votes_.resize(static_cast<std::size_t>(data.m * params.n_classes));
+    correct_.resize(static_cast<std::size_t>(data.m));
   }
 
   double reset() override {
@@ -51,13 +52,13 @@ class KnnWalker final : public UtilityWalker {
   }
 
   double add(Index i) override {
-    const auto label = static_cast<std::int32_t>(s_.y[i]);
-    for (Index j = 0; j < s_.m; ++j) {
-      const std::int32_t r = s_.knn_rank[j * s_.n + i];
-      Member* heap = heaps_.data() + j * s_.k;
+    const auto label = static_cast<std::int32_t>(data_.y[i]);
+    for (Index j = 0; j < data_.m; ++j) {
+      const KnnRank r = data_.knn_rank[j * data_.n + i];
+      Member* heap = heaps_.data() + j * params_.k;
       std::int32_t& size = sizes_[j];
-      std::int32_t* votes = votes_.data() + j * s_.n_classes;
-      if (size < s_.k) {
+      std::int32_t* votes = votes_.data() + j * params_.n_classes;
+      if (size < params_.k) {
         heap[size++] = {r, label};
         std::push_heap(heap, heap + size);
       } else if (r < heap[0].rank) {
@@ -69,16 +70,17 @@ class KnnWalker final : public UtilityWalker {
         continue;  // not among this test point's K nearest: its prediction is unchanged
       }
       ++votes[label];
-      const Index pred = std::max_element(votes, votes + s_.n_classes) - votes;
-      const std::uint8_t now = pred == static_cast<Index>(s_.y_test[j]) ? 1 : 0;
+      const Index pred = std::max_element(votes, votes + params_.n_classes) - votes;
+      const std::uint8_t now = pred == static_cast<Index>(data_.y_test[j]) ? 1 : 0;
       n_correct_ += Index(now) - Index(correct_[j]);
       correct_[j] = now;
     }
-    return double(n_correct_) / double(s_.m);
+    return double(n_correct_) / double(data_.m);
   }
 
  private:
-  const UtilitySpec& s_;
+  const UtilityData& data_;
+  const UtilityParams& params_;
   double empty_score_ = 0.0;
   std::vector<Member> heaps_;
   std::vector<std::int32_t> sizes_, votes_;
@@ -88,24 +90,26 @@ class KnnWalker final : public UtilityWalker {
 
 }  // namespace
 
-std::unique_ptr<UtilityWalker> make_knn_walker(const UtilitySpec& spec) { return std::make_unique<KnnWalker>(spec); }
+std::unique_ptr<UtilityWalker> make_knn_walker(const UtilityData& data, const UtilityParams& params) {
+  return std::make_unique<KnnWalker>(data, params);
+}
 
-Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> knn_ranks(
-    const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const RowMatrixXd>& X_test, int n_threads) {
+KnnRankMatrix knn_ranks(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const RowMatrixXd>& X_test,
+                        int n_threads) {
   const Index n = X.rows(), m = X_test.rows();
   if (X_test.cols() != X.cols()) throw std::invalid_argument("knn_ranks: X and X_test differ in features");
-  if (n >= Index(INT32_MAX)) throw std::invalid_argument("knn_ranks: too many training points");
-  Eigen::Matrix<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> ranks(m, n);
+  if (n >= Index(std::numeric_limits<KnnRank>::max())) throw std::invalid_argument("knn_ranks: too many training points");
+  KnnRankMatrix ranks(m, n);
   const Eigen::VectorXd x_sq = X.rowwise().squaredNorm();
   parallel_for(m, n_threads, [&](Index j) {
     // |x - t|^2 up to the constant |t|^2, as in knn_shapley, so both rank points alike.
     const Eigen::VectorXd key = x_sq - 2.0 * (X * X_test.row(j).transpose());
-    std::vector<std::int32_t> order(static_cast<std::size_t>(n));
-    for (Index i = 0; i < n; ++i) order[i] = static_cast<std::int32_t>(i);
-    std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+    std::vector<KnnRank> order(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) order[i] = static_cast<KnnRank>(i);
+    std::sort(order.begin(), order.end(), [&](KnnRank a, KnnRank b) {
       return key[a] < key[b] || (key[a] == key[b] && a < b);
     });
-    for (Index r = 0; r < n; ++r) ranks(j, order[r]) = static_cast<std::int32_t>(r);
+    for (Index r = 0; r < n; ++r) ranks(j, order[r]) = static_cast<KnnRank>(r);
   });
   return ranks;
 }

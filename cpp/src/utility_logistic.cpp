@@ -22,11 +22,7 @@
 
 namespace attrib {
 
-
 namespace {
-
-using ConstRowMap = Eigen::Map<const RowMatrixXd>;
-using ConstVecMap = Eigen::Map<const Eigen::VectorXd>;
 
 // log(1 + exp(-z)) without overflow.
 // -log(DBL_EPSILON): scikit-learn's log_loss clips probabilities to [eps, 1 - eps].
@@ -42,21 +38,20 @@ inline double sigmoid(double z) {
   return e / (1.0 + e);
 }
 
-class LogisticWalker final : public UtilityWalker {
+class LogisticWalker final : public LinearModelWalker {
  public:
-  explicit LogisticWalker(const UtilitySpec& s)
-      : s_(s), X_(s.X, s.n, s.d), y_(s.y, s.n), Xt_(s.X_test, s.m, s.d), yt_(s.y_test, s.m) {
-    if (!(s.C > 0)) throw std::invalid_argument("logistic utility: C must be > 0");
-    if (s.metric != UtilityMetric::kAccuracy && s.metric != UtilityMetric::kNegLogLoss)
-      throw std::invalid_argument("logistic utility: metric must be accuracy or neg_log_loss");
+  LogisticWalker(const UtilityData& data, const UtilityParams& params) : LinearModelWalker(data, params) {
+    if (!(params.C > 0)) throw std::invalid_argument("logistic utility: C must be > 0");
+    if (!(params.newton_tol > 0) || params.max_newton_iter < 1)
+      throw std::invalid_argument("logistic utility: newton_tol must be > 0 and max_newton_iter >= 1");
     const double ones = yt_.sum();
-    test_majority_ = ones * 2 > double(s.m) ? 1.0 : 0.0;
-    theta_ = Eigen::VectorXd::Zero(s.d + 1);
-    H_.resize(s.d + 1, s.d + 1);
-    z_.resize(s.d + 1);
-    grad_.resize(s.d + 1);
-    Zs_.resize(s.n, s.d + 1);
-    built_margin_.resize(s.n);
+    test_majority_ = ones * 2 > double(data.m) ? 1.0 : 0.0;
+    theta_ = Eigen::VectorXd::Zero(data.d + 1);
+    H_.resize(data.d + 1, data.d + 1);
+    z_.resize(data.d + 1);
+    grad_.resize(data.d + 1);
+    Zs_.resize(data.n, data.d + 1);
+    built_margin_.resize(data.n);
   }
 
   double reset() override {
@@ -72,7 +67,7 @@ class LogisticWalker final : public UtilityWalker {
     // see the signs. Kept contiguous so margins, gradient and Hessian are BLAS-2/3 calls.
     const double sign = y_[i] > 0.5 ? 1.0 : -1.0;
     Zs_(k_, 0) = sign;
-    Zs_.row(k_).tail(s_.d) = sign * X_.row(i);
+    Zs_.row(k_).tail(data_.d) = sign * X_.row(i);
     ++k_;
     if (y_[i] > 0.5) ++count1_;
     if (count1_ == 0 || count1_ == k_) return constant_score();
@@ -83,19 +78,19 @@ class LogisticWalker final : public UtilityWalker {
  private:
   double constant_score() const {
     const Index k = k_;
-    if (s_.metric == UtilityMetric::kAccuracy) {
+    if (params_.metric == UtilityMetric::kAccuracy) {
       const double label = k == 0 ? test_majority_ : (count1_ > 0 ? 1.0 : 0.0);
       return (yt_.array() == label).cast<double>().mean();
     }
     const double p = (double(count1_) + 1.0) / (double(k) + 2.0);
     const double ones = yt_.sum();
-    return (ones * std::log(p) + (double(s_.m) - ones) * std::log1p(-p)) / double(s_.m);
+    return (ones * std::log(p) + (double(data_.m) - ones) * std::log1p(-p)) / double(data_.m);
   }
 
   double objective(const Eigen::VectorXd& theta, const Eigen::VectorXd& margin) const {
     double loss = 0.0;
     for (Index r = 0; r < margin.size(); ++r) loss += softplus_neg(margin[r]);
-    return s_.C * loss + 0.5 * theta.tail(s_.d).squaredNorm();
+    return params_.C * loss + 0.5 * theta.tail(data_.d).squaredNorm();
   }
 
   // margin_r = s_r (b + x_r.w) for the current subset.
@@ -109,13 +104,13 @@ class LogisticWalker final : public UtilityWalker {
     Eigen::VectorXd root(k_);
     for (Index r = 0; r < k_; ++r) {
       const double q = sigmoid(margin[r]);
-      root[r] = std::sqrt(s_.C * q * (1.0 - q));
+      root[r] = std::sqrt(params_.C * q * (1.0 - q));
     }
     weighted_ = root.asDiagonal() * Zs_.topRows(k_);
     built_margin_.head(k_) = margin;
     H_.setZero();
     H_.selfadjointView<Eigen::Lower>().rankUpdate(weighted_.transpose());
-    H_.diagonal().tail(s_.d).array() += 1.0;
+    H_.diagonal().tail(data_.d).array() += 1.0;
     hessian_valid_ = true;
   }
 
@@ -124,7 +119,7 @@ class LogisticWalker final : public UtilityWalker {
     z_ = Zs_.row(k_ - 1).transpose();
     built_margin_[k_ - 1] = z_.dot(theta_);
     const double q = sigmoid(built_margin_[k_ - 1]);
-    H_.selfadjointView<Eigen::Lower>().rankUpdate(z_, s_.C * q * (1.0 - q));
+    H_.selfadjointView<Eigen::Lower>().rankUpdate(z_, params_.C * q * (1.0 - q));
   }
 
   // True when some point's margin moved by more than kStaleMargin since its Hessian term was
@@ -171,15 +166,15 @@ class LogisticWalker final : public UtilityWalker {
     factor();
     double f = 0.0;
     double previous_step = std::numeric_limits<double>::infinity();
-    for (int it = 0; it < s_.max_newton_iter; ++it) {
+    for (int it = 0; it < params_.max_newton_iter; ++it) {
       if (llt_.info() != Eigen::Success) throw std::domain_error("logistic utility: Hessian not positive definite");
-      for (Index r = 0; r < k_; ++r) q[r] = -s_.C * sigmoid(-margin[r]);
+      for (Index r = 0; r < k_; ++r) q[r] = -params_.C * sigmoid(-margin[r]);
       grad_.noalias() = Zs_.topRows(k_).transpose() * q;
-      grad_.tail(s_.d) += theta_.tail(s_.d);
+      grad_.tail(data_.d) += theta_.tail(data_.d);
       step_ = llt_.solve(grad_);
       const double size = step_.lpNorm<Eigen::Infinity>();
       const double scale = std::max(1.0, theta_.lpNorm<Eigen::Infinity>());
-      if (size <= s_.newton_tol * scale) {
+      if (size <= params_.newton_tol * scale) {
         if (hessian_stale(margin)) {  // confirm with the exact Hessian before stopping
           rebuild(margin);
           previous_step = std::numeric_limits<double>::infinity();
@@ -200,7 +195,7 @@ class LogisticWalker final : public UtilityWalker {
           trial = theta_ - a * step_;
           margins(trial, trial_margin);
           ft = objective(trial, trial_margin);
-          if (ft <= f - 1e-4 * a * decrease || a * size <= s_.newton_tol * scale) break;
+          if (ft <= f - 1e-4 * a * decrease || a * size <= params_.newton_tol * scale) break;
           a *= 0.5;
         }
         f = ft;
@@ -211,7 +206,7 @@ class LogisticWalker final : public UtilityWalker {
       theta_ = trial;
       margin.swap(trial_margin);
       if (a == 1.0 && std::isfinite(previous_step) && size < 0.1 * previous_step &&
-          size * (size / previous_step) <= s_.newton_tol * scale) {
+          size * (size / previous_step) <= params_.newton_tol * scale) {
         // Steps shrink at least geometrically (ratio below 0.1): the next one, about
         // size^2 / previous, would be below tolerance, so this iterate is converged to it.
         if (!hessian_stale(margin)) return;
@@ -233,10 +228,10 @@ class LogisticWalker final : public UtilityWalker {
 
   double test_score() const {
     double score = 0.0;
-    for (Index j = 0; j < s_.m; ++j) {
-      const double t = theta_[0] + Xt_.row(j).dot(theta_.tail(s_.d));
+    for (Index j = 0; j < data_.m; ++j) {
+      const double t = theta_[0] + Xt_.row(j).dot(theta_.tail(data_.d));
       const bool one = yt_[j] > 0.5;
-      if (s_.metric == UtilityMetric::kAccuracy)
+      if (params_.metric == UtilityMetric::kAccuracy)
         score += ((t > 0) == one) ? 1.0 : 0.0;  // scikit-learn predicts class 1 when the margin is > 0
       else
         // minus the log-likelihood of the observed label, with the probability clipped to
@@ -244,14 +239,9 @@ class LogisticWalker final : public UtilityWalker {
         // -log(eps) = 36.04, not its full margin)
         score -= std::min(softplus_neg(one ? t : -t), kMaxLogLoss);
     }
-    return score / double(s_.m);
+    return score / double(data_.m);
   }
 
-  const UtilitySpec& s_;
-  ConstRowMap X_;
-  ConstVecMap y_;
-  ConstRowMap Xt_;
-  ConstVecMap yt_;
   double test_majority_ = 0.0;
   RowMatrixXd Zs_;        // signed design of the current subset, first k_ rows
   RowMatrixXd weighted_;  // scratch: sqrt(Hessian weights) times Zs
@@ -267,8 +257,8 @@ class LogisticWalker final : public UtilityWalker {
 
 }  // namespace
 
-std::unique_ptr<UtilityWalker> make_logistic_walker(const UtilitySpec& spec) {
-  return std::make_unique<LogisticWalker>(spec);
+std::unique_ptr<UtilityWalker> make_logistic_walker(const UtilityData& data, const UtilityParams& params) {
+  return std::make_unique<LogisticWalker>(data, params);
 }
 
 }  // namespace attrib

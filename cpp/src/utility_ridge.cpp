@@ -18,30 +18,27 @@ namespace attrib {
 
 namespace {
 
-using ConstRowMap = Eigen::Map<const RowMatrixXd>;
-using ConstVecMap = Eigen::Map<const Eigen::VectorXd>;
-
-class RidgeWalker final : public UtilityWalker {
+class RidgeWalker final : public LinearModelWalker {
  public:
-  explicit RidgeWalker(const UtilitySpec& s)
-      : s_(s), X_(s.X, s.n, s.d), y_(s.y, s.n), Xt_(s.X_test, s.m, s.d), yt_(s.y_test, s.m) {
-    if (!(s.alpha > 0)) throw std::invalid_argument("ridge utility: alpha must be > 0");
+  RidgeWalker(const UtilityData& data, const UtilityParams& params) : LinearModelWalker(data, params) {
+    if (!(params.alpha > 0)) throw std::invalid_argument("ridge utility: alpha must be > 0");
+    if (params.refactor_every < 1) throw std::invalid_argument("ridge utility: refactor_every must be >= 1");
     yt_mean_ = yt_.mean();
     sst_ = (yt_.array() - yt_mean_).square().sum();
-    if (s.metric == UtilityMetric::kR2 && !(sst_ > 0))
+    if (params.metric == UtilityMetric::kR2 && !(sst_ > 0))
       throw std::invalid_argument("ridge utility: y_test is constant, so R^2 is undefined");
-    xbar_.resize(s.d);
-    scatter_.resize(s.d, s.d);
-    cross_.resize(s.d);
-    L_.resize(s.d, s.d);
-    w_.resize(s.d);
-    pred_.resize(s.m);
+    xbar_.resize(data.d);
+    scatter_.resize(data.d, data.d);
+    cross_.resize(data.d);
+    L_.resize(data.d, data.d);
+    w_.resize(data.d);
+    pred_.resize(data.m);
   }
 
   double reset() override {
     k_ = 0;
     // The empty set predicts the test-set mean: R^2 = 0, and -MSE is minus the test variance.
-    return s_.metric == UtilityMetric::kR2 ? 0.0 : -sst_ / double(s_.m);
+    return params_.metric == UtilityMetric::kR2 ? 0.0 : -sst_ / double(data_.m);
   }
 
   double add(Index i) override {
@@ -61,7 +58,7 @@ class RidgeWalker final : public UtilityWalker {
       cross_.noalias() += (f * dy) * dx;
       xbar_ += dx / double(k_ + 1);
       ybar_ += dy / double(k_ + 1);
-      if ((k_ + 1) % s_.refactor_every == 0)
+      if ((k_ + 1) % params_.refactor_every == 0)
         refactor();
       else
         cholesky_update(L_, std::sqrt(f) * dx);
@@ -73,23 +70,18 @@ class RidgeWalker final : public UtilityWalker {
     const double b = ybar_ - xbar_.dot(w_);
     pred_.noalias() = Xt_ * w_;
     const double sse = (yt_.array() - pred_.array() - b).square().sum();
-    return s_.metric == UtilityMetric::kR2 ? 1.0 - sse / sst_ : -sse / double(s_.m);
+    return params_.metric == UtilityMetric::kR2 ? 1.0 - sse / sst_ : -sse / double(data_.m);
   }
 
  private:
   void refactor() {
     RowMatrixXd A = scatter_;
-    A.diagonal().array() += s_.alpha;
+    A.diagonal().array() += params_.alpha;
     Eigen::LLT<RowMatrixXd> llt(A);
     if (llt.info() != Eigen::Success) throw std::domain_error("ridge utility: Cholesky factorisation failed");
     L_ = llt.matrixL();
   }
 
-  const UtilitySpec& s_;
-  ConstRowMap X_;
-  ConstVecMap y_;
-  ConstRowMap Xt_;
-  ConstVecMap yt_;
   double yt_mean_ = 0.0, sst_ = 0.0;
   Index k_ = 0;
   Eigen::VectorXd xbar_, cross_, w_, pred_;
@@ -99,8 +91,8 @@ class RidgeWalker final : public UtilityWalker {
 
 }  // namespace
 
-std::unique_ptr<UtilityWalker> make_ridge_walker(const UtilitySpec& spec) {
-  return std::make_unique<RidgeWalker>(spec);
+std::unique_ptr<UtilityWalker> make_ridge_walker(const UtilityData& data, const UtilityParams& params) {
+  return std::make_unique<RidgeWalker>(data, params);
 }
 
 }  // namespace attrib

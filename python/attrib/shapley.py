@@ -6,7 +6,7 @@ over random orderings of the training set. The built-in utilities are computed i
 C++ along each permutation (a ridge model is updated by a rank-one Cholesky update, a logistic
 model is warm-started from the previous prefix), so a whole permutation costs about one fit.
 Any Python callable, or any scikit-learn estimator, goes through the same sampler, truncation and
-stopping rules (slower, one call per subset).
+stopping rules (slower, one call per subset); see ``_utilities.py``.
 
 Randomness comes from a counter-based generator keyed by (seed, permutation id); permutations
 are processed in fixed blocks of ids and merged in block order, so the values are bitwise
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import re
 import time
 import warnings
@@ -26,52 +27,93 @@ import numpy as np
 from . import _dispatch
 from ._progress import Progress
 from ._semivalue_stats import MSRMoments, PermutationMoments, semivalue_weights
+from ._utilities import KNN_RANK_MAX_BYTES, make_utility  # noqa: F401 (KNN_RANK_MAX_BYTES: public here before)
 from ._validation import (
     as_float_matrix,
-    as_float_vector,
     as_labels,
     check_positive,
     encode_labels,
     resolve_n_jobs,
 )
-from .exceptions import StoppedEarlyWarning, UtilityError
+from .exceptions import StoppedEarlyWarning
 from .results import AttributionResult
 
 __all__ = ["ShapleyResult", "data_shapley", "knn_shapley"]
 
-#: Built-in utilities: model code and (default metric, allowed metrics) for the C++ kernel.
-_MODELS = {"ridge": 0, "logistic": 1, "knn": 2}
-_METRICS = {"r2": 0, "neg_mse": 1, "accuracy": 2, "neg_log_loss": 3}
-_MODEL_METRICS = {"ridge": ("r2", "neg_mse"), "logistic": ("accuracy", "neg_log_loss"), "knn": ("accuracy",)}
-#: Largest n_test x n rank table the "knn" utility builds (int32).
-KNN_RANK_MAX_BYTES = 2**31
-_NO_RANKS = np.zeros((0, 0), np.int32)
 #: Samples per block: fixed, so results never depend on n_jobs (a block is one C++ call).
 DEFAULT_BLOCK_SIZE = 32
 _MAX_HISTORY = 256
+#: The built-in utilities' hyperparameter defaults, read from the compiled core.
+_CORE_DEFAULTS = _dispatch.core.UtilityParams()
 
 
 class ShapleyResult(AttributionResult):
     """Semivalue estimates, one per training point.
 
+    Returned by :func:`data_shapley` and :func:`knn_shapley`; not usually built by hand.
+
+    Parameters
+    ----------
+    estimate, stderr, counts : array_like of shape (n,)
+        Values, their standard errors and the samples behind each.
+    converged : bool
+        Whether the stopping rule on the standard error was met (True for exact methods).
+    method : str
+        What computed the values, e.g. ``"knn_shapley(k=5, soft_label=False)"``.
+    n_samples, n_evaluations : int, default 0
+        Samples drawn and utility evaluations made.
+    history : dict, optional
+        Snapshots of the estimate (see the attribute); empty when not given.
+    status : str, default ""
+        Why the run stopped.
+    seed : int, optional
+        The seed of the random streams (None for exact methods).
+    elapsed : float, default 0.0
+        Wall-clock seconds.
+
     Attributes
     ----------
-    estimate : ndarray (n,)
+    estimate : ndarray of shape (n,)
         The values (also :attr:`values`).
-    stderr : ndarray (n,)
+    stderr : ndarray of shape (n,)
         Standard error of each estimate (0 for exact methods; inf with fewer than 2 samples).
-    counts : ndarray (n,)
-        Samples behind each estimate (permutations, antithetic pairs, or subsets for Banzhaf).
+    counts : ndarray of shape (n,)
+        Samples behind each estimate (permutations, antithetic pairs, or subsets for Banzhaf; the
+        number of test points for KNN-Shapley).
     converged : bool
         True when the stopping rule on the standard error was met (or the method is exact);
         False when the run stopped at ``max_permutations``, the time budget or Ctrl-C first.
+    method : str
+        The function and its main arguments, for display.
     n_samples : int
-        Permutations (or subsets) drawn.
+        Permutations (or subsets) drawn; test points for KNN-Shapley.
     n_evaluations : int
         Utility evaluations actually made (fewer than n * n_samples with truncation).
     history : dict
         ``n_samples`` (h,), ``max_stderr`` (h,) and ``values`` (h x n): the estimate after some of the
         blocks (thinned to at most 256 snapshots), for convergence plots.
+    status : str
+        Why the run stopped: ``"standard error target reached"``, ``"max_permutations reached"``,
+        ``"time budget reached"``, ``"interrupted"``, or ``"exact"``.
+    seed : int or None
+        The seed of the random streams.
+    elapsed : float
+        Wall-clock seconds of the computation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import attrib
+    >>> X = np.array([[0.0], [1.0], [5.0], [6.0]])
+    >>> res = attrib.knn_shapley(X, [0, 0, 1, 1], [[0.5]], [0], k=1)
+    >>> res.values
+    array([0.5, 0.5, 0. , 0. ])
+    >>> res.top(2)
+    array([0, 1])
+    >>> res.stderr, res.converged, res.status
+    (array([0., 0., 0., 0.]), True, 'exact')
+    >>> list(res.to_frame().columns)
+    ['estimate', 'stderr', 'counts']
     """
 
     _values_name = "estimate"
@@ -98,6 +140,37 @@ class ShapleyResult(AttributionResult):
 
 
 # ----------------------------------------------------------------------------------------------
+# Checks this family needs beyond _validation.py (same convention: TypeError for a wrong type,
+# ValueError for a value out of range)
+# ----------------------------------------------------------------------------------------------
+
+def _check_flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError("seed must be an integer, got bool")
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"seed must be an integer in [0, 2**64), got {type(seed).__name__}") from None
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
+    return int(seed)
+
+
+def _check_fraction(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a fraction in [0, 1], got {type(value).__name__}")
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
+    return float(value)
+
+
+# ----------------------------------------------------------------------------------------------
 # KNN-Shapley
 # ----------------------------------------------------------------------------------------------
 
@@ -116,146 +189,65 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     test point; test points are streamed in parallel, so memory is O(n) per thread and nothing
     n_test x n is formed. ``k > n`` is valid and exact. Values are bitwise identical for any n_jobs.
 
-    Returns a :class:`ShapleyResult` with ``stderr`` 0, ``counts`` = number of test points and
-    ``converged`` True.
+    Parameters
+    ----------
+    X : array_like of shape (n, d)
+        Training features (converted once to C-contiguous float64; must be finite).
+    y : array_like of shape (n,)
+        Training class labels (integers, booleans, strings or integral floats), at least 2 classes.
+    X_test : array_like of shape (m, d)
+        Test features.
+    y_test : array_like of shape (m,)
+        Test labels; a label absent from ``y`` never matches.
+    k : int, default 5
+        Neighbours K.
+    soft_label : bool, default False
+        Use the soft-label utility instead of the hard-label one.
+    n_jobs : int, optional
+        Threads (None: the OpenMP default; negative counts from the number of cores, as in
+        scikit-learn).
+
+    Returns
+    -------
+    ShapleyResult
+        ``values`` the exact Shapley values, ``stderr`` 0, ``counts`` and ``n_samples`` the number
+        of test points, ``converged`` True, ``status`` ``"exact"``.
+
+    Raises
+    ------
+    TypeError
+        ``k`` is not an integer, ``soft_label`` not a bool, ``n_jobs`` not an integer, or an array
+        does not hold numbers (labels: integers or strings).
+    ValueError
+        ``k < 1``, ``n_jobs == 0``, an array is empty, of the wrong shape or not finite, the
+        row counts or feature counts disagree, a label is a non-integral float, or ``y`` has
+        fewer than 2 classes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import attrib
+    >>> X = np.array([[0.0], [1.0], [5.0], [6.0]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> attrib.knn_shapley(X, y, [[0.5]], [0], k=1).values
+    array([0.5, 0.5, 0. , 0. ])
+    >>> attrib.knn_shapley(X, y, [[0.5], [5.2]], [0, 1], k=2).values
+    array([0.25, 0.25, 0.25, 0.25])
     """
     Xa = as_float_matrix(X, "X")
     n, d = Xa.shape
     ya = as_labels(y, "y", n)
     Xt = as_float_matrix(X_test, "X_test", n_features=d)
     yt = as_labels(y_test, "y_test", Xt.shape[0], what="X_test")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be a positive integer, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if not isinstance(soft_label, (bool, np.bool_)):
-        raise TypeError(f"soft_label must be True or False, got {soft_label!r}")
+    k = check_positive(k, "k", integer=True)
+    soft_label = _check_flag(soft_label, "soft_label")
     classes, codes, test_codes = encode_labels(ya, yt)
     n_threads = resolve_n_jobs(n_jobs)
     t0 = time.perf_counter()
-    values = _dispatch.core.knn_shapley(Xa, codes, Xt, test_codes, int(k), bool(soft_label), int(classes.size),
-                                        n_threads)
+    values = _dispatch.core.knn_shapley(Xa, codes, Xt, test_codes, k, soft_label, int(classes.size), n_threads)
     return ShapleyResult(values, np.zeros(n), np.full(n, Xt.shape[0]), True,
-                         method=f"knn_shapley(k={k}, soft_label={bool(soft_label)})", n_samples=Xt.shape[0],
+                         method=f"knn_shapley(k={k}, soft_label={soft_label})", n_samples=Xt.shape[0],
                          status="exact", elapsed=time.perf_counter() - t0)
-
-
-# ----------------------------------------------------------------------------------------------
-# Utilities
-# ----------------------------------------------------------------------------------------------
-
-class _BuiltinUtility:
-    """A built-in utility evaluated by the C++ kernels (the whole block in one call, GIL released)."""
-
-    def __init__(self, name, X, y, X_test, y_test, metric, alpha, C, refactor_every, ranks=_NO_RANKS, k=1,
-                 n_classes=2):
-        self.name = name
-        self.n = X.shape[0]
-        self.args = (X, y, X_test, y_test, _MODELS[name], _METRICS[metric], alpha, C, refactor_every, ranks, k,
-                     n_classes)
-
-    def full(self) -> float:
-        return float(_dispatch.core.walk_order(*self.args, np.arange(self.n, dtype=np.int64))[-1])
-
-    def permutations(self, seed, first, count, antithetic, trunc, n_threads):
-        enabled, rtol, full, patience, burn_in = trunc
-        perms, U, evaluated = _dispatch.core.walk_permutations(
-            *self.args, seed, first, count, antithetic, enabled, rtol, full, patience, burn_in, n_threads)
-        return perms, U, int(evaluated.sum())
-
-    def subsets(self, seed, first, count, n_threads):
-        masks, u = _dispatch.core.evaluate_subsets(*self.args, seed, first, count, n_threads)
-        return masks, u, count
-
-
-class _CallableUtility:
-    """A Python utility(indices) -> float; called once per subset, with the GIL held."""
-
-    def __init__(self, func, n):
-        self.func = func
-        self.n = n
-        self._empty = None
-
-    def __call__(self, idx, where):
-        try:
-            value = self.func(idx)
-        except Exception as exc:  # never KeyboardInterrupt: Ctrl-C must reach the run loop
-            raise UtilityError(f"the utility raised {type(exc).__name__}: {exc} on {_describe(idx, where)}") from exc
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-            raise UtilityError(f"the utility returned {type(value).__name__} {value!r}, not a number, on "
-                               f"{_describe(idx, where)}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise UtilityError(f"the utility returned {value} on {_describe(idx, where)}")
-        return value
-
-    def empty(self):
-        if self._empty is None:
-            self._empty = self(np.zeros(0, np.int64), "the empty subset")
-        return self._empty
-
-    def full(self) -> float:
-        return self(np.arange(self.n, dtype=np.int64), "the full training set")
-
-    def permutations(self, seed, first, count, antithetic, trunc, n_threads):
-        enabled, rtol, full, patience, burn_in = trunc
-        perms = _dispatch.core.random_permutations(seed, first, count, self.n, antithetic)
-        U = np.empty((count, self.n + 1))
-        evaluated = 0
-        for p in range(count):
-            perm = perms[p]
-            U[p, 0] = self.empty()
-            run, k = 0, 1
-            while k <= self.n:
-                where = f"the first {k} points of permutation {first + p} (seed {seed})"
-                U[p, k] = self(perm[:k].copy(), where)
-                evaluated += 1
-                if k < self.n and enabled and k >= burn_in:
-                    run = run + 1 if abs(U[p, k] - full) <= rtol * abs(full) else 0
-                    if run >= patience:
-                        break
-                k += 1
-            U[p, k + 1:] = U[p, min(k, self.n)]
-        return perms, U, evaluated
-
-    def subsets(self, seed, first, count, n_threads):
-        masks = _dispatch.core.random_subsets(seed, first, count, self.n)
-        u = np.empty(count)
-        for s in range(count):
-            idx = np.flatnonzero(masks[s]).astype(np.int64)
-            u[s] = self(idx, f"subset {first + s} (seed {seed})") if idx.size else self.empty()
-        return masks, u, count
-
-
-def _describe(idx, where) -> str:
-    shown = ", ".join(str(int(i)) for i in idx[:20])
-    more = f", ... ({idx.size} points)" if idx.size > 20 else ""
-    return f"{where}: indices [{shown}{more}]"
-
-
-def _estimator_utility(estimator, X, y, X_test, y_test, scoring, empty_score):
-    """utility(indices) for a scikit-learn estimator: clone, fit on the subset, score on the test set.
-
-    A classifier on a subset with one class predicts that class (a DummyClassifier fitted on the
-    subset), as the built-in "logistic" utility does; the empty set scores ``empty_score``.
-    """
-    from sklearn.base import clone, is_classifier
-    from sklearn.dummy import DummyClassifier
-    from sklearn.metrics import check_scoring
-
-    scorer = check_scoring(estimator, scoring=scoring)
-    classifier = is_classifier(estimator)
-
-    def utility(idx):
-        if idx.size == 0:
-            return empty_score
-        if classifier and np.unique(y[idx]).size < 2:
-            model = DummyClassifier(strategy="most_frequent").fit(X[idx], y[idx])
-        else:
-            model = clone(estimator).fit(X[idx], y[idx])
-        return scorer(model, X_test, y_test)
-
-    return utility
 
 
 # ----------------------------------------------------------------------------------------------
@@ -278,17 +270,24 @@ def _parse_semivalue(semivalue):
 
 
 def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue="shapley", *, metric=None,
-                 alpha=1.0, C=1.0, k=5, scoring=None, empty_score=None, max_permutations=None, rtol=0.05, atol=None,
-                 min_permutations=None, time_budget=None, truncation=None, truncation_patience=1,
-                 truncation_burn_in=0.0, antithetic=False, seed=0, n_jobs=None, progress=True,
-                 block_size=DEFAULT_BLOCK_SIZE, refactor_every=32) -> ShapleyResult:
+                 alpha=_CORE_DEFAULTS.alpha, C=_CORE_DEFAULTS.C, k=_CORE_DEFAULTS.k, scoring=None, empty_score=None,
+                 max_permutations=None, rtol=0.05, atol=None, min_permutations=None, time_budget=None,
+                 truncation=None, truncation_patience=1, truncation_burn_in=0.0, antithetic=False, seed=0,
+                 n_jobs=None, progress=True, block_size=DEFAULT_BLOCK_SIZE,
+                 refactor_every=_CORE_DEFAULTS.refactor_every) -> ShapleyResult:
     """Monte Carlo semivalues (Data Shapley, Beta-Shapley, Data Banzhaf) of every training point.
 
     Parameters
     ----------
-    X, y : training data. For a Python-callable utility, ``X`` may be just the number of points.
-    X_test, y_test : the test set the utility scores on (built-in utilities and estimators).
-    utility : "ridge", "logistic", "knn", a scikit-learn estimator, or a callable ``utility(indices) -> float``
+    X : array_like of shape (n, d), or int
+        Training features. For a Python-callable utility, just the number of points n will do.
+    y : array_like of shape (n,), optional
+        Training targets (ridge), or class labels (logistic, knn).
+    X_test, y_test : array_like of shape (m, d) and (m,), optional
+        The test set the utility scores on (built-in utilities and estimators).
+    utility : str, estimator or callable, default "ridge"
+        "ridge", "logistic", "knn", a scikit-learn estimator, or a callable ``utility(indices) -> float``:
+
         - "ridge": scikit-learn's ``Ridge(alpha)`` with an intercept, scored by ``metric`` "r2"
           (default) or "neg_mse" on the test set. Exact rank-one updates along each permutation,
           the Cholesky factor recomputed every ``refactor_every`` steps. The empty set predicts
@@ -302,22 +301,35 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
           to the smallest label, distance ties to the lower training index); a subset with fewer
           than k points votes with all of them; the empty set predicts the test majority class.
           Each test point keeps a heap of its k nearest points in the prefix (O(n_test log k) per
-          step); needs an n_test x n int32 rank table.
+          step); needs an n_test x n int32 rank table (at most 2 GiB).
         - an estimator: cloned, fitted and scored (``scoring``, default ``estimator.score``) on every
           subset; classifiers on one-class subsets predict that class; the empty set scores
           ``empty_score`` (required).
         - a callable: called with the subset's indices (int64 array, in permutation order), must
           return a finite number. Errors and NaN raise :class:`~attrib.exceptions.UtilityError`
           naming the subset; nothing is turned into 0.
-    semivalue : "shapley", "beta(a, b)" / ("beta", a, b), or "banzhaf"
-        Shapley and Beta(a, b) share the permutation sampler (a marginal at position k weighted by
-        n p(k)); Banzhaf uses maximum sample reuse (MSR: uniform random subsets, each updating
-        every point).
+    semivalue : str or tuple, default "shapley"
+        "shapley", "beta(a, b)" / ("beta", a, b), or "banzhaf". Shapley and Beta(a, b) share the
+        permutation sampler (a marginal at position k weighted by n p(k)); Banzhaf uses maximum
+        sample reuse (MSR: uniform random subsets, each updating every point).
+    metric : str, optional
+        The built-in utility's score (see ``utility``); None: its default.
+    alpha : float, default 1.0
+        Ridge penalty (> 0), for ``utility="ridge"``.
+    C : float, default 1.0
+        Logistic inverse penalty (> 0), as scikit-learn's ``C``, for ``utility="logistic"``.
+    k : int, default 5
+        Neighbours, for ``utility="knn"``.
+    scoring : str or callable, optional
+        scikit-learn scoring for an estimator utility (default ``estimator.score``).
+    empty_score : float, optional
+        The utility of the empty training set; required for an estimator utility.
     max_permutations : int, optional
         At most this many permutations (subsets for Banzhaf).
     rtol, atol : float, optional
         Stop once the largest standard error is at most ``rtol * max|value|`` or at most ``atol``
         (whichever is given; ``rtol=None`` and ``atol=None`` run to ``max_permutations``).
+        ``rtol`` defaults to 0.05.
     min_permutations : int, optional
         No convergence check before this many samples (default 2 blocks), so a few lucky samples
         with zero spread cannot look converged.
@@ -328,23 +340,73 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
         ``truncation * |u(D)|`` of the full-data utility for ``truncation_patience`` consecutive
         prefixes, ignoring prefixes shorter than ``truncation_burn_in * n``; the remaining marginals
         are 0. None (default) evaluates every prefix (unbiased).
-    antithetic : bool
+    truncation_patience : int, default 1
+        Consecutive prefixes within tolerance before a permutation stops.
+    truncation_burn_in : float, default 0.0
+        Fraction of n: shorter prefixes never stop a permutation.
+    antithetic : bool, default False
         Pair each permutation with its reverse (counts a pair as one sample).
-    seed : int
-        Random streams are keyed by (seed, permutation id): the same seed gives the same bits for
-        any ``n_jobs``.
+    seed : int, default 0
+        Random streams are keyed by (seed, permutation id), seed in [0, 2**64): the same seed gives
+        the same bits for any ``n_jobs``.
     n_jobs : int, optional
         Threads for the built-in utilities (None: OpenMP default).
-    progress : bool
+    progress : bool, default True
         A progress line on stderr for runs longer than a second.
-    block_size : int
+    block_size : int, default 32
         Samples per block (one kernel call; the stopping rules are checked between blocks).
+    refactor_every : int, default 32
+        Ridge: recompute the Cholesky factor from scratch every this many points.
 
     Returns
     -------
     ShapleyResult
-        Ctrl-C returns what was computed so far (whole blocks), marked unconverged, with a
+        The estimates with their standard errors, counts and convergence history. Ctrl-C returns
+        what was computed so far (whole blocks), marked unconverged, with a
         :class:`~attrib.exceptions.StoppedEarlyWarning`.
+
+    Raises
+    ------
+    TypeError
+        An integer argument (``k``, ``max_permutations``, ``min_permutations``, ``block_size``,
+        ``refactor_every``, ``truncation_patience``, ``seed``, ``n_jobs``) is not an integer, a
+        number (``alpha``, ``C``, ``rtol``, ``atol``, ``time_budget``, ``truncation``,
+        ``truncation_burn_in``, ``empty_score``) is not a real number, ``antithetic`` is not a
+        bool, ``utility`` is neither a name, an estimator nor a callable, or an array does not
+        hold numbers.
+    ValueError
+        A number is out of range (integers < 1, ``seed`` outside [0, 2**64), non-positive or
+        non-finite reals, ``truncation_burn_in`` outside [0, 1], ``n_jobs == 0``); nothing would
+        stop the run; an unknown ``utility``, ``semivalue`` or ``metric``; antithetic sampling
+        with Banzhaf or an odd ``block_size``; bad arrays (empty, NaN, shapes that disagree);
+        labels unusable by the utility (logistic: not two classes, or test labels absent from
+        ``y``); a constant ``y_test`` with R^2; an estimator without ``empty_score``.
+    attrib.exceptions.UtilityError
+        A callable or estimator utility raised or returned something other than a finite number.
+
+    Examples
+    --------
+    An additive game: every permutation gives each point its own weight, so the values are exact.
+
+    >>> import numpy as np
+    >>> import attrib
+    >>> w = np.array([0.0, 1.0, 2.0, 3.0])
+    >>> res = attrib.data_shapley(4, utility=lambda idx: float(w[idx].sum()), max_permutations=32,
+    ...                           rtol=None, progress=False)
+    >>> res.values
+    array([0., 1., 2., 3.])
+    >>> res.n_samples, res.status
+    (32, 'max_permutations reached')
+
+    A ridge utility (test R^2): the values add up to u(D) - u(empty) for any number of permutations.
+
+    >>> rng = np.random.default_rng(0)
+    >>> X, Xt = rng.normal(size=(20, 2)), rng.normal(size=(10, 2))
+    >>> y, yt = X @ [1.0, -2.0] + 0.1 * rng.normal(size=20), Xt @ [1.0, -2.0]
+    >>> res = attrib.data_shapley(X, y, Xt, yt, max_permutations=64, rtol=None, seed=1, progress=False)
+    >>> from sklearn.linear_model import Ridge
+    >>> bool(np.isclose(res.values.sum(), Ridge(alpha=1.0).fit(X, y).score(Xt, yt)))
+    True
     """
     kind, beta_a, beta_b = _parse_semivalue(semivalue)
     block_size = check_positive(block_size, "block_size", integer=True)
@@ -356,32 +418,31 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     refactor_every = check_positive(refactor_every, "refactor_every", integer=True)
     if max_permutations is None and time_budget is None and rtol is None and atol is None:
         raise ValueError("nothing would stop the run: give max_permutations, time_budget, rtol or atol")
-    if not isinstance(antithetic, (bool, np.bool_)):
-        raise TypeError(f"antithetic must be True or False, got {antithetic!r}")
-    antithetic = bool(antithetic)
+    antithetic = _check_flag(antithetic, "antithetic")
     if antithetic and kind == "banzhaf":
         raise ValueError("antithetic sampling applies to permutations, not to Banzhaf's random subsets")
     if antithetic and block_size % 2:
         raise ValueError(f"antithetic sampling needs an even block_size, got {block_size}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-    seed = int(seed)
+    seed = _check_seed(seed)
     if truncation is not None:
         truncation = check_positive(truncation, "truncation")
         truncation_patience = check_positive(truncation_patience, "truncation_patience", integer=True)
-        if not isinstance(truncation_burn_in, numbers.Real) or not 0 <= truncation_burn_in <= 1:
-            raise ValueError(f"truncation_burn_in must be a fraction in [0, 1], got {truncation_burn_in!r}")
+        truncation_burn_in = _check_fraction(truncation_burn_in, "truncation_burn_in")
     n_threads = resolve_n_jobs(n_jobs)
 
-    util = _make_utility(utility, X, y, X_test, y_test, metric, alpha, C, k, scoring, empty_score, refactor_every,
-                         n_threads)
+    core = _dispatch.core  # one build for the whole run: its objects work only with its own kernels
+    util = make_utility(core, utility, X, y, X_test, y_test, metric=metric, scoring=scoring, empty_score=empty_score,
+                        alpha=alpha, C=C, k=k, refactor_every=refactor_every, n_threads=n_threads)
     n = util.n
     t_start = time.perf_counter()
 
-    trunc = (False, 0.0, 0.0, 1, 0)
+    trunc = core.Truncation()
     if truncation is not None and kind != "banzhaf":
-        full = util.full()
-        trunc = (True, truncation, full, truncation_patience, int(math.ceil(truncation_burn_in * n)))
+        trunc.enabled = True
+        trunc.rtol = truncation
+        trunc.full_utility = util.full()
+        trunc.patience = truncation_patience
+        trunc.burn_in = math.ceil(truncation_burn_in * n)
 
     if kind == "banzhaf":
         moments = MSRMoments(n)
@@ -450,69 +511,3 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
                          method=f"data_shapley(utility={name}, semivalue={sv})", n_samples=drawn // per_sample
                          if kind != "banzhaf" else drawn, n_evaluations=evaluations, history=history, status=status,
                          seed=seed, elapsed=time.perf_counter() - t_start)
-
-
-def _make_utility(utility, X, y, X_test, y_test, metric, alpha, C, k, scoring, empty_score, refactor_every,
-                  n_threads):
-    if isinstance(utility, str):
-        name = utility.strip().lower()
-        if name not in _MODELS:
-            raise ValueError(f"utility must be one of {sorted(_MODELS)}, a scikit-learn estimator or a callable, "
-                             f"got {utility!r}")
-        Xa = as_float_matrix(X, "X")
-        n, d = Xa.shape
-        Xt = as_float_matrix(X_test, "X_test", n_features=d)
-        allowed = _MODEL_METRICS[name]
-        metric = allowed[0] if metric is None else metric
-        if metric not in allowed:
-            raise ValueError(f"metric for the {name} utility must be one of {allowed}, got {metric!r}")
-        if name == "ridge":
-            ya = as_float_vector(y, "y", n)
-            yt = as_float_vector(y_test, "y_test", Xt.shape[0], what="X_test")
-            alpha = check_positive(alpha, "alpha")
-            if metric == "r2" and np.ptp(yt) == 0:
-                raise ValueError("y_test is constant, so the R^2 utility is undefined; use metric='neg_mse'")
-        else:
-            yl = as_labels(y, "y", n)
-            ytl = as_labels(y_test, "y_test", Xt.shape[0], what="X_test")
-            classes, codes, test_codes = encode_labels(yl, ytl)
-            if name == "knn":
-                if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-                    raise ValueError(f"k must be a positive integer, got {k!r}")
-                need = 4 * n * Xt.shape[0]
-                if need > KNN_RANK_MAX_BYTES:
-                    raise ValueError(f"the knn utility needs an n_test x n rank table of {need / 2**30:.1f} GiB; "
-                                     "use fewer test points, or attrib.knn_shapley (exact, streaming)")
-                ranks = _dispatch.core.knn_ranks(Xa, Xt, n_threads)
-                return _BuiltinUtility(name, Xa, codes.astype(np.float64), Xt, test_codes.astype(np.float64), metric,
-                                       1.0, 1.0, refactor_every, ranks, int(k), int(classes.size))
-            if classes.size != 2:
-                raise ValueError(f"the logistic utility needs exactly 2 classes in y, got {classes.size}")
-            if (test_codes < 0).any():
-                i = int(np.argmax(test_codes < 0))
-                raise ValueError(f"y_test holds a label absent from y (index {i}: {ytl[i]!r})")
-            ya, yt = codes.astype(np.float64), test_codes.astype(np.float64)
-            C = check_positive(C, "C")
-        return _BuiltinUtility(name, Xa, ya, Xt, yt, metric, float(alpha), float(C), refactor_every)
-    if hasattr(utility, "fit"):
-        Xa = as_float_matrix(X, "X")
-        n, d = Xa.shape
-        Xt = as_float_matrix(X_test, "X_test", n_features=d)
-        ya = np.asarray(y)
-        yt = np.asarray(y_test)
-        if ya.shape[0] != n or yt.shape[0] != Xt.shape[0]:
-            raise ValueError(f"X has {n} rows and y {ya.shape[0]}; X_test has {Xt.shape[0]} and y_test {yt.shape[0]}")
-        if empty_score is None:
-            raise ValueError("an estimator utility needs empty_score, the utility of the empty training set "
-                             "(e.g. the majority-class accuracy, or 0 for R^2)")
-        func = _estimator_utility(utility, Xa, ya, Xt, yt, scoring, float(empty_score))
-        return _CallableUtility(func, n)
-    if callable(utility):
-        if isinstance(X, numbers.Integral) and not isinstance(X, bool):
-            n = int(X)
-        else:
-            n = as_float_matrix(X, "X").shape[0] if X is not None else None
-        if n is None or n < 1:
-            raise ValueError(f"X (or the number of points) must give at least one training point, got {X!r}")
-        return _CallableUtility(utility, n)
-    raise TypeError(f"utility must be a name, a scikit-learn estimator or a callable, got {type(utility).__name__}")

@@ -43,8 +43,9 @@ struct PermutationWalks {
 
 /// Walks each permutation with an incremental utility. Permutations run in parallel, each in
 /// its own walker, so every row is the same for any n_threads.
-PermutationWalks walk_permutations(const UtilitySpec& spec, std::uint64_t seed, std::int64_t first_id,
-                                   std::int64_t count, bool antithetic, const Truncation& truncation, int n_threads);
+PermutationWalks walk_permutations(const UtilityData& data, const UtilityParams& params, std::uint64_t seed,
+                                   std::int64_t first_id, std::int64_t count, bool antithetic,
+                                   const Truncation& truncation, int n_threads);
 
 /// Utilities of random subsets first_id .. first_id + count - 1 (see random_subset); each subset is
 /// built by adding its points in index order.
@@ -54,11 +55,12 @@ struct SubsetSamples {
 };
 
 /// Evaluates the utility on each random subset, in parallel over subsets.
-SubsetSamples evaluate_subsets(const UtilitySpec& spec, std::uint64_t seed, std::int64_t first_id,
-                               std::int64_t count, int n_threads);
+SubsetSamples evaluate_subsets(const UtilityData& data, const UtilityParams& params, std::uint64_t seed,
+                               std::int64_t first_id, std::int64_t count, int n_threads);
 
 /// Utilities of the prefixes of one given order of points (any subset of 0..n-1): entry k is the
 /// utility of the first k points. Used for u(D) and by the tests against fresh fits.
-Eigen::VectorXd walk_order(const UtilitySpec& spec, const std::int64_t* order, std::int64_t len);
+Eigen::VectorXd walk_order(const UtilityData& data, const UtilityParams& params, const std::int64_t* order,
+                           std::int64_t len);
 
 }  // namespace attrib

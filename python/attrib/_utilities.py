@@ -1,0 +1,252 @@
+"""The utilities data_shapley samples: built-in ones, walked in C++ a whole block per call (GIL
+released), and Python ones (a callable or a scikit-learn estimator), called once per subset.
+
+Both kinds offer the same three methods to the sampler loop: ``full()`` (the utility of the whole
+training set, for truncation), ``permutations(...)`` and ``subsets(...)``. A built-in utility is
+two objects of the compiled core: ``UtilityData`` (views of the arrays) and ``UtilityParams``
+(model, metric, hyperparameters). Its names, its metrics and the defaults of its hyperparameters
+come from the core; this module only validates and encodes the data each model needs.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._validation import (
+    as_float_matrix,
+    as_float_vector,
+    as_labels,
+    check_positive,
+    encode_labels,
+)
+from .exceptions import UtilityError
+
+__all__ = ["KNN_RANK_MAX_BYTES", "BuiltinUtility", "CallableUtility", "make_utility"]
+
+#: Largest n_test x n rank table the "knn" utility builds.
+KNN_RANK_MAX_BYTES = 2**31
+
+
+class BuiltinUtility:
+    """A utility evaluated by the C++ walkers; ``core`` is the build that made ``data`` and ``params``."""
+
+    def __init__(self, core, data, params):
+        self.core = core
+        self.data = data
+        self.params = params
+        self.n = data.n
+
+    def prefixes(self, order) -> np.ndarray:
+        """Utilities of the first 0, 1, ..., len(order) points of ``order`` (distinct indices)."""
+        return self.core.walk_order(self.data, self.params, np.ascontiguousarray(order, dtype=np.int64))
+
+    def full(self) -> float:
+        return float(self.prefixes(np.arange(self.n))[-1])
+
+    def permutations(self, seed, first, count, antithetic, truncation, n_threads):
+        perms, U, evaluated = self.core.walk_permutations(self.data, self.params, seed, first, count, antithetic,
+                                                          truncation, n_threads)
+        return perms, U, int(evaluated.sum())
+
+    def subsets(self, seed, first, count, n_threads):
+        masks, u = self.core.evaluate_subsets(self.data, self.params, seed, first, count, n_threads)
+        return masks, u, count
+
+
+class CallableUtility:
+    """A Python utility(indices) -> float; called once per subset, with the GIL held."""
+
+    def __init__(self, core, func, n):
+        self.core = core
+        self.func = func
+        self.n = n
+        self._empty = None
+
+    def __call__(self, idx, where):
+        try:
+            value = self.func(idx)
+        except Exception as exc:  # never KeyboardInterrupt: Ctrl-C must reach the run loop
+            raise UtilityError(f"the utility raised {type(exc).__name__}: {exc} on {_describe(idx, where)}") from exc
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+            raise UtilityError(f"the utility returned {type(value).__name__} {value!r}, not a number, on "
+                               f"{_describe(idx, where)}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise UtilityError(f"the utility returned {value} on {_describe(idx, where)}")
+        return value
+
+    def empty(self):
+        if self._empty is None:
+            self._empty = self(np.zeros(0, np.int64), "the empty subset")
+        return self._empty
+
+    def full(self) -> float:
+        return self(np.arange(self.n, dtype=np.int64), "the full training set")
+
+    def permutations(self, seed, first, count, antithetic, truncation, n_threads):
+        t = truncation  # the same rule as the core's truncation_fires
+        perms = self.core.random_permutations(seed, first, count, self.n, antithetic)
+        U = np.empty((count, self.n + 1))
+        evaluated = 0
+        for p in range(count):
+            perm = perms[p]
+            U[p, 0] = self.empty()
+            run, k = 0, 1
+            while k <= self.n:
+                where = f"the first {k} points of permutation {first + p} (seed {seed})"
+                U[p, k] = self(perm[:k].copy(), where)
+                evaluated += 1
+                if k < self.n and t.enabled and k >= t.burn_in:
+                    run = run + 1 if abs(U[p, k] - t.full_utility) <= t.rtol * abs(t.full_utility) else 0
+                    if run >= t.patience:
+                        break
+                k += 1
+            U[p, k + 1:] = U[p, min(k, self.n)]
+        return perms, U, evaluated
+
+    def subsets(self, seed, first, count, n_threads):
+        masks = self.core.random_subsets(seed, first, count, self.n)
+        u = np.empty(count)
+        for s in range(count):
+            idx = np.flatnonzero(masks[s]).astype(np.int64)
+            u[s] = self(idx, f"subset {first + s} (seed {seed})") if idx.size else self.empty()
+        return masks, u, count
+
+
+def _describe(idx, where) -> str:
+    shown = ", ".join(str(int(i)) for i in idx[:20])
+    more = f", ... ({idx.size} points)" if idx.size > 20 else ""
+    return f"{where}: indices [{shown}{more}]"
+
+
+def _estimator_utility(estimator, X, y, X_test, y_test, scoring, empty_score):
+    """utility(indices) for a scikit-learn estimator: clone, fit on the subset, score on the test set.
+
+    A classifier on a subset with one class predicts that class (a DummyClassifier fitted on the
+    subset), as the built-in "logistic" utility does; the empty set scores ``empty_score``.
+    """
+    from sklearn.base import clone, is_classifier
+    from sklearn.dummy import DummyClassifier
+    from sklearn.metrics import check_scoring
+
+    scorer = check_scoring(estimator, scoring=scoring)
+    classifier = is_classifier(estimator)
+
+    def utility(idx):
+        if idx.size == 0:
+            return empty_score
+        if classifier and np.unique(y[idx]).size < 2:
+            model = DummyClassifier(strategy="most_frequent").fit(X[idx], y[idx])
+        else:
+            model = clone(estimator).fit(X[idx], y[idx])
+        return scorer(model, X_test, y_test)
+
+    return utility
+
+
+# ----------------------------------------------------------------------------------------------
+# Built-in utilities: one entry per core UtilityModel. Each validates the targets and the
+# hyperparameters its model reads, sets them on `params` and returns the core's UtilityData.
+# ----------------------------------------------------------------------------------------------
+
+def _ridge(core, params, X, y, X_test, y_test, *, alpha, refactor_every, **_):
+    ya = as_float_vector(y, "y", X.shape[0])
+    yt = as_float_vector(y_test, "y_test", X_test.shape[0], what="X_test")
+    params.alpha = check_positive(alpha, "alpha")
+    params.refactor_every = refactor_every  # checked by data_shapley, whatever the utility
+    if params.metric == core.UtilityMetric.r2 and np.ptp(yt) == 0:
+        raise ValueError("y_test is constant, so the R^2 utility is undefined; use metric='neg_mse'")
+    return core.UtilityData(X, ya, X_test, yt)
+
+
+def _class_codes(y, y_test, n, m):
+    """Labels as float64 class codes over the classes of y (-1: a test label absent from y)."""
+    yt = as_labels(y_test, "y_test", m, what="X_test")
+    classes, codes, test_codes = encode_labels(as_labels(y, "y", n), yt)
+    return yt, classes, codes.astype(np.float64), test_codes.astype(np.float64)
+
+
+def _logistic(core, params, X, y, X_test, y_test, *, C, **_):
+    yt, classes, codes, test_codes = _class_codes(y, y_test, X.shape[0], X_test.shape[0])
+    if classes.size != 2:
+        raise ValueError(f"the logistic utility needs exactly 2 classes in y, got {classes.size}")
+    if (test_codes < 0).any():
+        i = int(np.argmax(test_codes < 0))
+        raise ValueError(f"y_test holds a label absent from y (index {i}: {yt[i]!r})")
+    params.C = check_positive(C, "C")
+    return core.UtilityData(X, codes, X_test, test_codes)
+
+
+def _knn(core, params, X, y, X_test, y_test, *, k, n_threads, **_):
+    _, classes, codes, test_codes = _class_codes(y, y_test, X.shape[0], X_test.shape[0])
+    params.k = check_positive(k, "k", integer=True)
+    params.n_classes = int(classes.size)
+    need = core.knn_rank_itemsize * X.shape[0] * X_test.shape[0]
+    if need > KNN_RANK_MAX_BYTES:
+        raise ValueError(f"the knn utility needs an n_test x n rank table of {need / 2**30:.1f} GiB; "
+                         "use fewer test points, or attrib.knn_shapley (exact, streaming)")
+    ranks = core.knn_ranks(X, X_test, n_threads)
+    return core.UtilityData(X, codes, X_test, test_codes, ranks)
+
+
+#: Keys are the core's UtilityModel names (a test checks the two lists agree).
+BUILTIN = {"ridge": _ridge, "logistic": _logistic, "knn": _knn}
+
+
+def _builtin_utility(core, name, X, y, X_test, y_test, metric, **hyper):
+    Xa = as_float_matrix(X, "X")
+    Xt = as_float_matrix(X_test, "X_test", n_features=Xa.shape[1])
+    params = core.UtilityParams()
+    params.model = core.UtilityModel.__members__[name]
+    allowed = tuple(m.name for m in core.utility_metrics(params.model))
+    metric = allowed[0] if metric is None else metric
+    if metric not in allowed:
+        raise ValueError(f"metric for the {name} utility must be one of {allowed}, got {metric!r}")
+    params.metric = core.UtilityMetric.__members__[metric]
+    data = BUILTIN[name](core, params, Xa, y, Xt, y_test, **hyper)
+    return BuiltinUtility(core, data, params)
+
+
+def make_utility(core, utility, X, y, X_test, y_test, *, metric, scoring, empty_score, **hyper):
+    """The utility object for data_shapley's ``utility`` argument; ``hyper`` holds alpha, C, k,
+    refactor_every and n_threads (each built-in model reads its own)."""
+    if isinstance(utility, str):
+        name = utility.strip().lower()
+        if name not in BUILTIN:
+            raise ValueError(f"utility must be one of {sorted(BUILTIN)}, a scikit-learn estimator or a callable, "
+                             f"got {utility!r}")
+        return _builtin_utility(core, name, X, y, X_test, y_test, metric, **hyper)
+    if hasattr(utility, "fit"):
+        Xa = as_float_matrix(X, "X")
+        n, d = Xa.shape
+        Xt = as_float_matrix(X_test, "X_test", n_features=d)
+        ya = np.asarray(y)
+        yt = np.asarray(y_test)
+        if ya.shape[0] != n or yt.shape[0] != Xt.shape[0]:
+            raise ValueError(f"X has {n} rows and y {ya.shape[0]}; X_test has {Xt.shape[0]} and y_test {yt.shape[0]}")
+        if empty_score is None:
+            raise ValueError("an estimator utility needs empty_score, the utility of the empty training set "
+                             "(e.g. the majority-class accuracy, or 0 for R^2)")
+        func = _estimator_utility(utility, Xa, ya, Xt, yt, scoring, _check_score(empty_score))
+        return CallableUtility(core, func, n)
+    if callable(utility):
+        if isinstance(X, numbers.Integral) and not isinstance(X, bool):
+            n = int(X)
+        else:
+            n = as_float_matrix(X, "X").shape[0] if X is not None else None
+        if n is None or n < 1:
+            raise ValueError(f"X (or the number of points) must give at least one training point, got {X!r}")
+        return CallableUtility(core, utility, n)
+    raise TypeError(f"utility must be a name, a scikit-learn estimator or a callable, got {type(utility).__name__}")
+
+
+def _check_score(value) -> float:
+    """A finite real number (TypeError for another type, ValueError for NaN or inf)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"empty_score must be a real number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"empty_score must be finite, got {value}")
+    return float(value)
