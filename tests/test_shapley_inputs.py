@@ -260,12 +260,3 @@ def test_estimator_empty_score_must_be_a_finite_number(clf):
     for bad, error in [("0.5", TypeError), (float("nan"), ValueError)]:
         with pytest.raises(error, match="empty_score"):
             attrib.data_shapley(X, y, Xt, yt, utility=LogisticRegression(), empty_score=bad, progress=False)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    import attrib.shapley
-
-    failed, tried = doctest.testmod(attrib.shapley, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert tried > 0 and failed == 0

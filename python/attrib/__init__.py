@@ -47,7 +47,20 @@ __all__ = [
 
 
 def build_info() -> dict:
-    """Which compiled core is in use, and how it was built."""
+    """Which compiled core is in use, and how it was built.
+
+    Returns
+    -------
+    dict
+        ``version``, ``core`` (the extension module: ``_core`` for baseline x86-64, ``_core_avx2``
+        for x86-64-v3), ``isa``, ``openmp`` (built with OpenMP) and ``default_threads``.
+
+    Examples
+    --------
+    >>> import attrib
+    >>> sorted(attrib.build_info())
+    ['core', 'default_threads', 'isa', 'openmp', 'version']
+    """
     return {
         "version": __version__,
         "core": _core_module.__name__.rsplit(".", 1)[-1],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 import operator
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -141,7 +142,8 @@ def check_alpha(alpha, name: str = "alpha") -> float:
 
 def _caller_stacklevel() -> int:
     """The stacklevel of the first frame outside attrib, so a warning names the user's line."""
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "attrib":
         frame, level = frame.f_back, level + 1
     return level

@@ -29,7 +29,22 @@ class Dataset:
 
 
 def load_breast_cancer() -> Dataset:
-    """The Breast Cancer Wisconsin (Diagnostic) data: X (569, 30) float64, y (569,) in {0, 1}."""
+    """The Breast Cancer Wisconsin (Diagnostic) data, shipped with the package (CC BY 4.0).
+
+    Returns
+    -------
+    Dataset
+        ``X`` (569, 30) float64, ``y`` (569,) float64 with 1 = benign and 0 = malignant (as
+        scikit-learn's ``load_breast_cancer``), the 30 feature names, the target name and the
+        data set's description and citation.
+
+    Examples
+    --------
+    >>> import attrib
+    >>> data = attrib.datasets.load_breast_cancer()
+    >>> data.X.shape, int(data.y.sum())
+    ((569, 30), 357)
+    """
     with resources.files("attrib").joinpath("data/breast_cancer.csv.gz").open("rb") as raw:
         with gzip.open(raw, "rt") as fh:
             header = fh.readline().strip().split(",")

@@ -165,6 +165,7 @@ def _check_seed(seed) -> int:
 def _check_fraction(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a fraction in [0, 1], got {type(value).__name__}")
+    value = float(value)
     if not 0 <= value <= 1:
         raise ValueError(f"{name} must be a fraction in [0, 1], got {value!r}")
     return float(value)
@@ -444,6 +445,7 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
         trunc.patience = truncation_patience
         trunc.burn_in = math.ceil(truncation_burn_in * n)
 
+    moments: MSRMoments | PermutationMoments
     if kind == "banzhaf":
         moments = MSRMoments(n)
     else:
