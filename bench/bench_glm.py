@@ -130,7 +130,7 @@ def attrib_loo_from_fit(r):
     """The leave-one-out part alone, from a finished fit: leverages and the n x p Newton steps in one
     pass (what statsmodels' get_influence().d_params computes from its fitted model)."""
     prob = r._prob
-    return r._core.glm_loo_rows(prob.X, np.empty(0), r._fit, 1, prob.n_threads)[2]
+    return r._core.glm_loo_rows(prob.X, np.empty(0), r._fit, r._core.GlmStep.newton, prob.n_threads)[2]
 
 
 def run_newton_step(n: int, d: int, repeats: int, seed: int, scaling_n: int | None) -> dict:

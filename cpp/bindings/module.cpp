@@ -16,6 +16,8 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   m.attr("_isa") = attrib::compiled_isa();
   m.def("cpu_supports_x86_64_v3", &attrib::cpu_supports_x86_64_v3,
         "True when this CPU can run the x86-64-v3 (AVX2 + FMA) build.");
+  // Constants the facade needs, read from here rather than copied.
+  m.attr("LEVERAGE_ONE_TOL") = attrib::kLeverageOneTol;
   m.def("default_num_threads", [] { return attrib::resolve_threads(0); },
         "Threads a kernel uses when not told: the OpenMP default (OMP_NUM_THREADS, threadpoolctl).");
   attrib_bindings::register_smw(m);

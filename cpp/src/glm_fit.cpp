@@ -201,9 +201,12 @@ Eigen::VectorXd GlmFit::theta() const {
 
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
-               GlmFamily family, double l2, bool fit_intercept,
                const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
-               int max_iter, double tol, bool polish, int n_threads) {
+               const GlmFitOptions& options) {
+  const GlmFamily family = options.family;
+  const double l2 = options.l2, tol = options.tol;
+  const bool fit_intercept = options.fit_intercept, polish = options.polish;
+  const int max_iter = options.max_iter, n_threads = options.n_threads;
   const Index n = X.rows(), d = X.cols(), off = fit_intercept ? 1 : 0, p = d + off;
   if (y.size() != n) throw std::invalid_argument("glm_fit: y must have one entry per row of X");
   if (w.size() != 0 && w.size() != n) throw std::invalid_argument("glm_fit: w must be empty or of length n");

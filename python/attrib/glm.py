@@ -50,10 +50,12 @@ from .results import AttributionResult
 
 __all__ = ["GLMGroupResult", "GLMLOOResult", "TopKInfluence", "glm_loo", "influence"]
 
-FAMILIES = {"logistic": 0, "poisson": 1, "gaussian": 2}
+#: Family names, as the compiled core's GlmFamily enum spells them (resolved per core at each call:
+#: the two CPU builds each have their own enum type).
+FAMILIES = tuple(_dispatch.core.GlmFamily.__members__)
 METHODS = ("newton", "influence", "exact")
-#: 1 - h below this counts as leverage one (mirrors kLeverageOneTol in cpp/include/attrib/common.hpp).
-LEVERAGE_ONE_TOL = 1e-10
+#: 1 - h below this counts as leverage one (kLeverageOneTol in cpp/include/attrib/common.hpp).
+LEVERAGE_ONE_TOL = _dispatch.core.LEVERAGE_ONE_TOL
 #: Reciprocal condition number of the unit-diagonal Hessian below which results are suspect.
 ILL_CONDITIONED_RCOND = 1e-10
 #: Largest dense output (bytes) built without being asked to go beyond it.
@@ -232,10 +234,11 @@ def _warm_start(prob: _Problem, core):
     os_ = _EMPTY if prob.offset is None else np.ascontiguousarray(prob.offset[::WARM_STRIDE])
     scale = Xs.shape[0] / n if prob.w is None else float(ws.sum() / prob.w.sum())
     try:
-        fit = core.glm_fit(
-            Xs, ys, ws, os_, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, _EMPTY, _NO_HESSIAN, 50,
-            WARM_TOL, False, prob.n_threads,
+        opts = core.GlmFitOptions(
+            family=getattr(core.GlmFamily, prob.family), l2=prob.l2 * scale, fit_intercept=prob.fit_intercept,
+            max_iter=50, tol=WARM_TOL, n_threads=prob.n_threads,
         )
+        fit = core.glm_fit(Xs, ys, ws, os_, _EMPTY, _NO_HESSIAN, opts)
     except ValueError:
         return None, None
     theta = _theta(fit)
@@ -253,10 +256,13 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, polish=False,
     if start is None:
         start, hessian = _warm_start(prob, core)
     s = _EMPTY if start is None else np.ascontiguousarray(start, dtype=np.float64)
+    opts = core.GlmFitOptions(
+        family=getattr(core.GlmFamily, prob.family), l2=prob.l2, fit_intercept=prob.fit_intercept,
+        max_iter=max_iter, tol=tol, polish=polish, n_threads=prob.n_threads,
+    )
     fit = core.glm_fit(
-        prob.X, prob.y, _or_empty(prob.w), _or_empty(prob.offset), FAMILIES[prob.family],
-        prob.l2, prob.fit_intercept, s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, polish,
-        prob.n_threads,
+        prob.X, prob.y, _or_empty(prob.w), _or_empty(prob.offset), s, _NO_HESSIAN if hessian is None else hessian,
+        opts,
     )
     if not fit.converged:
         warnings.warn(
@@ -437,7 +443,7 @@ class GLMLOOResult(AttributionResult):
         self.n_iter_ = int(fit.n_iter)
         n = prob.X.shape[0]
         w = _or_empty(prob.w)
-        step = {"exact": 0, "newton": 1, "influence": 2}[method]
+        step = getattr(core.GlmStep, {"exact": "none", "newton": "newton", "influence": "influence"}[method])
         quad, hat, dcoef = core.glm_loo_rows(prob.X, w, fit, step, prob.n_threads)
         #: Leverages h_i = s_i l''_i z_i' H^-1 z_i.
         self.hat = hat
@@ -634,9 +640,12 @@ class GLMLOOResult(AttributionResult):
                 Zg = np.hstack([np.ones((rows.size, 1)), Zg])
             Hg = np.ascontiguousarray(H - (Zg.T * sd2[rows]) @ Zg)
             try:
+                opts = self._core.GlmFitOptions(
+                    family=getattr(self._core.GlmFamily, prob.family), l2=prob.l2, fit_intercept=prob.fit_intercept,
+                    max_iter=max_iter, tol=FIT_TOL, polish=True, n_threads=prob.n_threads,
+                )
                 fit = self._core.glm_fit(
-                    prob.X, prob.y, s, _or_empty(prob.offset), FAMILIES[prob.family], prob.l2, prob.fit_intercept,
-                    np.ascontiguousarray(theta - newton[g]), Hg, max_iter, FIT_TOL, True, prob.n_threads,
+                    prob.X, prob.y, s, _or_empty(prob.offset), np.ascontiguousarray(theta - newton[g]), Hg, opts
                 )
             except ValueError:
                 failed.append(g)  # e.g. the rows left are separable or collinear
