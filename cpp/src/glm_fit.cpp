@@ -46,6 +46,7 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
                Eigen::VectorXd& d1, Eigen::VectorXd& d2) {
   const bool want_hessian = hess != Hess::none;
   const Index n = X.rows(), d = X.cols(), off = intercept ? 1 : 0, p = d + off;
+  const bool count_separation = family == GlmFamily::logistic && l2 == 0.0;  // only glm_fit's check reads it
   const Index budget = std::max<Index>(1, (Index(64) << 20) / (8 * std::max<Index>(p * p, 1)));
   // Chunks of >= 1,024 rows: small fits (a warm start's 6,250 rows) still split evenly over the
   // threads, and at n = 100,000 each of the 64 chunks is one block (with 2,048, chunks of 2,083
@@ -66,12 +67,15 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
     Index ns = 0;
     for (Index r0 = plan.begin(c); r0 < plan.end(c); r0 += block) {
       const Index m = std::min(block, plan.end(c) - r0);
-      RowMatrixXd& Z = sc.Z;
-      design_rows(X, intercept, r0, m, Z);
-      eta.segment(r0, m).noalias() = Z * theta;
-      if (offset.size()) eta.segment(r0, m) += offset.segment(r0, m);
+      // Straight from the rows of X, without a design copy: eta = X theta_beta + b, and the
+      // gradient X^T v plus sum(v) for the intercept. Only a Hessian needs the scaled rows.
+      const auto Xb = X.middleRows(r0, m);
+      auto e = eta.segment(r0, m);
+      e.noalias() = Xb * theta.tail(d);
+      if (intercept) e.array() += theta[0];
+      if (offset.size()) e += offset.segment(r0, m);
       sc.y = y.segment(r0, m);
-      sc.eta = eta.segment(r0, m);
+      sc.eta = e;
       if (w.size() == 0) {
         sc.s.setOnes(m);
       } else {
@@ -82,18 +86,28 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
       d2.segment(r0, m) = sc.d2.matrix();
       Fc += (sc.s * sc.loss).sum();
       sc.v1 = (sc.s * sc.d1).matrix();
-      // Separation is a property of X: judged on z'theta, without the offset (an offset that
-      // alone classifies every row leaves a finite maximum-likelihood estimate).
-      const Eigen::ArrayXd margin = offset.size() ? Eigen::ArrayXd(sc.eta - offset.segment(r0, m).array()) : sc.eta;
-      ns += ((sc.s > 0.0) && !((2.0 * sc.y - 1.0) * margin > 0.0)).count();
-      part_g.col(c).noalias() += Z.transpose() * sc.v1;
+      if (count_separation) {
+        // Separation is a property of X: judged on z'theta, without the offset (an offset that
+        // alone classifies every row leaves a finite maximum-likelihood estimate).
+        const Eigen::ArrayXd margin = offset.size() ? Eigen::ArrayXd(sc.eta - offset.segment(r0, m).array()) : sc.eta;
+        ns += ((sc.s > 0.0) && !((2.0 * sc.y - 1.0) * margin > 0.0)).count();
+      }
+      auto gc = part_g.col(c);
+      gc.tail(d).noalias() += Xb.transpose() * sc.v1;
+      if (intercept) gc[0] += sc.v1.sum();
       if (want_hessian) {
+        // Rows of Z scaled by sqrt(s d2), written once (in float for an approximate Hessian).
         sc.v2 = (sc.s * sc.d2).sqrt().matrix();
-        for (Index r = 0; r < m; ++r) Z.row(r) *= sc.v2[r];  // in place, row by row (contiguous)
         if (hess == Hess::exact) {
+          RowMatrixXd& Z = sc.Z;
+          Z.resize(m, p);
+          if (intercept) Z.col(0) = sc.v2;
+          Z.rightCols(d).noalias() = sc.v2.asDiagonal() * Xb;
           Hc.selfadjointView<Eigen::Lower>().rankUpdate(Z.transpose());
         } else {
-          sc.Zf = Z.cast<float>();
+          sc.Zf.resize(m, p);
+          if (intercept) sc.Zf.col(0) = sc.v2.cast<float>();
+          sc.Zf.rightCols(d) = (sc.v2.asDiagonal() * Xb).cast<float>();
           sc.Hf.setZero(p, p);
           sc.Hf.selfadjointView<Eigen::Lower>().rankUpdate(sc.Zf.transpose());
           Hc.triangularView<Eigen::Lower>() += sc.Hf.cast<double>();
