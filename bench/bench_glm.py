@@ -6,6 +6,12 @@ Rows (see the project reference peer-figures.md, W2a/W2b):
   ``GLM(Binomial).fit()`` + ``get_influence().d_params`` against ``attrib.glm_loo(C=None)``, end to
   end and the leave-one-out part alone; numpy's time for one IRLS iteration at that size as the
   floor; statsmodels at a second size for the scaling.
+* Scaling: the end-to-end Newton-step LOO as a user calls it, ``glm_loo(X, y, C=1.0).dcoef`` (no
+  refinement), at n = 5,000 to 1,000,000 and d = 20 and 50, against one numpy Hessian
+  ``Z.T @ (w[:, None] * Z)`` on the same data (the floor: aim <= 3x for n >= 20,000) and against
+  statsmodels ``GLM(Binomial).fit()`` + ``get_influence().d_params`` (aim >= 50x for n >= 20,000).
+  statsmodels is unpenalised, attrib uses C=1 (the issue's call); the W2b rows keep C=None, where
+  the two agree and are checked against each other.
 * W2a, exact LOO of an L2 logistic regression (C=1) on the embedded breast cancer data (standardised,
   n=569, p=31): a loop of scikit-learn refits (``newton-cholesky``, ``tol=1e-12``, ``sample_weight``
   0 at the row) against ``glm_loo(method="exact")``.
@@ -23,6 +29,7 @@ before anything is printed.
 
     python bench/bench_glm.py            # full run (~3 min), updates the bench_glm.py section of bench/RESULTS.md
     python bench/bench_glm.py --quick    # smoke run, smaller sizes, does not touch RESULTS.md
+    python bench/bench_glm.py --scaling-only --sizes 20000,100000   # the scaling table alone
 
 Timings are taken twice: with every thread by wall clock, and with one thread (attrib and the
 peers' BLAS) by this process's CPU time, which other load on a shared machine disturbs far less.
@@ -51,6 +58,12 @@ AIM_REFITS = 100.0  # exact LOO at least this many times faster than a loop of r
 AIM_FLOOR = 3.0  # Newton-step LOO (from the fit) within this many times one numpy IRLS iteration
 
 BIG_N, BIG_D = 100_000, 50
+SCALING_SIZES = (5_000, 20_000, 100_000, 1_000_000)
+SCALING_DIMS = (20, 50)
+SCALING_AIM_FROM = 20_000  # the aims apply from this n on
+#: Interleaved rounds per size in the scaling table (statsmodels once per round): fewer where one
+#: statsmodels call takes seconds.
+SCALING_ROUNDS = {5_000: 5, 20_000: 5, 100_000: 3, 1_000_000: 1}
 SCALING_N = 25_000
 QUICK_N = 20_000
 
@@ -130,7 +143,7 @@ def attrib_loo_from_fit(r):
     """The leave-one-out part alone, from a finished fit: leverages and the n x p Newton steps in one
     pass (what statsmodels' get_influence().d_params computes from its fitted model)."""
     prob = r._prob
-    return r._core.glm_loo_rows(prob.X, np.empty(0), r._fit, 1, prob.n_threads)[2]
+    return r._core.glm_loo_rows(prob.X, np.empty(0), r._fit, r._core.GlmStep.newton, prob.n_threads)[2]
 
 
 def run_newton_step(n: int, d: int, repeats: int, seed: int, scaling_n: int | None) -> dict:
@@ -181,6 +194,70 @@ def run_newton_step(n: int, d: int, repeats: int, seed: int, scaling_n: int | No
             repeats,
         )
     return out
+
+
+# -- scaling: the end-to-end call against one numpy Hessian and statsmodels ----------------------
+def _no_refine() -> dict:
+    """The glm_loo argument that means "no refinement": refine=None where that is the default (no
+    refinement), else refine=0 (where the default is an automatic refine)."""
+    import inspect
+
+    default = inspect.signature(attrib.glm_loo).parameters["refine"].default
+    return {"refine": None} if default is None else {"refine": 0}
+
+
+def numpy_hessian(Z, w):
+    return Z.T @ (w[:, None] * Z)
+
+
+def run_scaling(sizes, dims, n_jobs, seed: int) -> list[dict]:
+    kw = {"C": 1.0, "n_jobs": n_jobs, **_no_refine()}
+    rows = []
+    for n in sizes:
+        for d in dims:
+            X, y = logistic_data(n, d, seed)
+            Z = with_constant(X)
+            r = attrib.glm_loo(X, y, **kw)  # warm-up
+            mu = 1.0 / (1.0 + np.exp(-r.linear_predictor))
+            w = mu * (1.0 - mu)
+            funcs = {
+                "attrib": lambda: attrib.glm_loo(X, y, **kw).dcoef,
+                "numpy_hessian": lambda: numpy_hessian(Z, w),
+                "sm_total": lambda: sm_fit(Z, y).get_influence().d_params,
+            }
+            times = time_interleaved(funcs, SCALING_ROUNDS.get(n, 3))
+            med = {k: median_ms(v) for k, v in times.items()}
+            rows.append({"n": n, "d": d, "n_iter": r.n_iter_, **med})
+            print(f"  scaling n={n:,} d={d}: attrib {fmt_ms(med['attrib'])} ms, numpy Hessian "
+                  f"{fmt_ms(med['numpy_hessian'])} ms, statsmodels {fmt_ms(med['sm_total'])} ms", flush=True)
+            del X, y, Z, r, w
+    return rows
+
+
+def scaling_report(rows: list[dict], label: str) -> list[str]:
+    lines = [
+        f"### Scaling, {label}",
+        "",
+        "End to end, `glm_loo(X, y, C=1.0).dcoef` without refinement (logistic, synthetic data as in W2b), against "
+        "one numpy Hessian `Z.T @ (w[:, None] * Z)` (Z with the intercept column) and statsmodels "
+        "`GLM(Binomial).fit().get_influence().d_params` (unpenalised). Median ms over interleaved rounds "
+        f"({', '.join(f'n={n:,}: {k}' for n, k in SCALING_ROUNDS.items())} rounds; attrib and numpy {FAST_CALLS} "
+        f"calls per round). Aims for n >= {SCALING_AIM_FROM:,}: attrib <= {AIM_FLOOR:g}x one numpy Hessian, "
+        f">= {AIM_STATSMODELS:g}x faster than statsmodels.",
+        "",
+        "| n | d | attrib (ms) | numpy Hessian (ms) | attrib / Hessian | aim met | statsmodels (ms) | statsmodels / attrib | aim met | Newton iterations |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        floor = r["attrib"] / r["numpy_hessian"]
+        peer = r["sm_total"] / r["attrib"]
+        aimed = r["n"] >= SCALING_AIM_FROM
+        lines.append(
+            f"| {r['n']:,} | {r['d']} | {fmt_ms(r['attrib'])} | {fmt_ms(r['numpy_hessian'])} | {floor:.2f}x | "
+            f"{verdict(floor <= AIM_FLOOR) if aimed else '-'} | {fmt_ms(r['sm_total'])} | {peer:.1f}x | "
+            f"{verdict(peer >= AIM_STATSMODELS) if aimed else '-'} | {r['n_iter']} |"
+        )
+    return lines
 
 
 # -- W2a: exact LOO against refits ---------------------------------------------------------------
@@ -500,7 +577,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help=f"smoke run: n={QUICK_N:,}, fewer repeats, no RESULTS.md")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sizes", default=None, help="comma-separated n of the scaling table (default: "
+                    + ",".join(map(str, SCALING_SIZES)) + "; --quick: 5000,20000)")
+    ap.add_argument("--scaling-only", action="store_true", help="only the scaling table; does not touch RESULTS.md")
     args = ap.parse_args(argv)
+    if args.sizes:
+        sizes = tuple(int(v) for v in args.sizes.split(","))
+    else:
+        sizes = SCALING_SIZES[:2] if args.quick else SCALING_SIZES
     import sklearn.linear_model  # noqa: F401  (load every BLAS and OpenMP pool before limiting them)
     import statsmodels.api  # noqa: F401
     from threadpoolctl import threadpool_limits
@@ -521,6 +605,14 @@ def main(argv=None) -> int:
     for threads, clock, label in configs:
         CLOCK = clock
         with threadpool_limits(threads):
+            scaling = run_scaling(sizes, SCALING_DIMS, threads, args.seed)
+        part = scaling_report(scaling, label)
+        print()
+        print("\n".join(part), flush=True)
+        report += part + [""]
+        if args.scaling_only:
+            continue
+        with threadpool_limits(threads):
             ns = run_newton_step(n, BIG_D, repeats, args.seed, scaling_n)
             ex = run_exact(1 if args.quick else 3)
             acc = run_accuracy() if threads is None else None
@@ -531,7 +623,7 @@ def main(argv=None) -> int:
         print()
         print("\n".join(part), flush=True)
         report += part + [""]
-    if not args.quick:
+    if not (args.quick or args.scaling_only or args.sizes):
         write_section(SECTION, ["`python bench/bench_glm.py`", ""] + [f"- {e}" for e in env] + [""] + report)
         print(f"\nwrote the {SECTION!r} section of {RESULTS_PATH}")
     return 0

@@ -93,13 +93,19 @@ def each_core(request, monkeypatch):
     return request.param
 
 
-def on_every_core(monkeypatch, run):
-    """run() under each CPU build (skips when only the baseline runs here): the list of results."""
+@pytest.fixture
+def on_every_core(monkeypatch):
+    """on_every_core(run): run() under each CPU build, the list of results (the test is skipped
+    where only the baseline build runs)."""
     variants = _dispatch.variants()
     if len(variants) < 2:
         pytest.skip("only the baseline build runs on this CPU")
-    out = []
-    for core in variants:
-        monkeypatch.setattr(_dispatch, "core", core)
-        out.append(run())
-    return out
+
+    def run_all(run):
+        out = []
+        for core in variants:
+            monkeypatch.setattr(_dispatch, "core", core)
+            out.append(run())
+        return out
+
+    return run_all

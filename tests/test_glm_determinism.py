@@ -7,7 +7,6 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import attrib
-from attrib import _dispatch
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +36,21 @@ def _everything(X, y, w, n_jobs):
     }
 
 
-@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-def test_one_and_two_threads_are_bitwise_equal(big, core, monkeypatch):
-    monkeypatch.setattr(_dispatch, "core", core)
+def test_one_and_two_threads_are_bitwise_equal(big, each_core):
     one = _everything(*big, n_jobs=1)
     two = _everything(*big, n_jobs=2)
     for key in one:
         assert_array_equal(one[key], two[key], err_msg=key)
 
 
-def test_cpu_variants_agree(big, monkeypatch):
-    variants = _dispatch.variants()
-    if len(variants) < 2:
-        pytest.skip("only the baseline build runs on this CPU")
+def test_cpu_variants_agree(big, on_every_core):
     X, y, w = big
-    results = []
-    for core in variants:
-        monkeypatch.setattr(_dispatch, "core", core)
+
+    def run():
         r = attrib.glm_loo(X, y, C=0.5, sample_weight=w)
-        results.append((r.params_, r.hat, r.dcoef))
-    for a, b in zip(*results):
+        return r.params_, r.hat, r.dcoef
+
+    for a, b in zip(*on_every_core(run)):
         assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.abs(a).max())
 
 

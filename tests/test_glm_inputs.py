@@ -142,24 +142,33 @@ def test_converted_and_read_only_inputs_give_the_same_answer(data):
     assert list(r.to_frame().columns) == ["hat", "linear_predictor", "loo_linear_predictor", "cooks_distance"]
 
 
-def test_kernels_refuse_silent_copies():
+def _options(core):
+    return core.GlmFitOptions(family=core.GlmFamily.logistic, l2=1.0, max_iter=10, n_threads=1)
+
+
+def test_kernels_refuse_silent_copies_and_integer_codes():
     core = _dispatch.core
     X = np.asfortranarray(np.ones((5, 2)))
+    none = np.empty(0), np.empty(0), np.empty(0), np.empty((0, 0))
     with pytest.raises(TypeError):
-        core.glm_fit(X, np.ones(5), np.empty(0), np.empty(0), 0, 1.0, True, np.empty(0), np.empty((0, 0)), 10, 1e-10, False, 1)
+        core.glm_fit(X, np.ones(5), *none, _options(core))
+    with pytest.raises(TypeError):  # a family is a GlmFamily, never a bare integer
+        core.GlmFitOptions(family=0)
+    with pytest.raises(TypeError):
+        core.glm_loo_rows(np.ones((5, 2)), np.empty(0), None, 1, 1)
 
 
 def test_fit_refuses_a_bad_start_hessian():
     core = _dispatch.core
     X = np.random.default_rng(0).normal(size=(20, 2))
     y = (X[:, 0] > 0).astype(float)
-    start = np.zeros(3)
+    start, e = np.zeros(3), np.empty(0)
     with pytest.raises(ValueError, match="start_hessian"):  # p x p only together with start
-        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, np.empty(0), np.eye(3), 10, 1e-10, False, 1)
+        core.glm_fit(X, y, e, e, e, np.eye(3), _options(core))
     with pytest.raises(ValueError, match="start_hessian"):
-        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, start, np.eye(2), 10, 1e-10, False, 1)
+        core.glm_fit(X, y, e, e, start, np.eye(2), _options(core))
     with pytest.raises(ValueError, match="positive definite"):
-        core.glm_fit(X, y, np.empty(0), np.empty(0), 0, 1.0, True, start, -np.eye(3), 10, 1e-10, False, 1)
+        core.glm_fit(X, y, e, e, start, -np.eye(3), _options(core))
 
 
 def test_well_posed_inputs_emit_no_warning(data):

@@ -23,9 +23,7 @@ def big():
     return X, y, w
 
 
-@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-def test_one_and_two_threads_are_bitwise_equal(big, core, monkeypatch):
-    monkeypatch.setattr(_dispatch, "core", core)
+def test_one_and_two_threads_are_bitwise_equal(big, each_core):
     X, y, w = big
     one = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, n_jobs=1)
     two = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, n_jobs=2)
@@ -49,15 +47,9 @@ def test_default_threads_follow_threadpoolctl(big):
     assert_array_equal(limited.hat, attrib.linear_loo(X, y, n_jobs=2).hat)
 
 
-def test_cpu_variants_agree(big, monkeypatch):
-    variants = _dispatch.variants()
-    if len(variants) < 2:
-        pytest.skip("only the baseline build runs on this CPU")
+def test_cpu_variants_agree(big, on_every_core):
     X, y, w = big
-    results = []
-    for core in variants:
-        monkeypatch.setattr(_dispatch, "core", core)
-        results.append(attrib.linear_loo(X, y, sample_weight=w))
+    results = on_every_core(lambda: attrib.linear_loo(X, y, sample_weight=w))
     for f in FIELDS:
         a, b = (np.asarray(getattr(r, f)) for r in results)
         assert_allclose(a, b, rtol=1e-10, atol=1e-13 * np.abs(a).max(), err_msg=f)

@@ -63,7 +63,9 @@ from .results import AttributionResult
 
 __all__ = ["GLMGroupResult", "GLMLOOResult", "TopKInfluence", "glm_loo", "influence"]
 
-FAMILIES = {"logistic": 0, "poisson": 1, "gaussian": 2}
+#: Family names, as the compiled core's GlmFamily enum spells them (resolved per core at each call:
+#: the two CPU builds each have their own enum type).
+FAMILIES = tuple(_dispatch.core.GlmFamily.__members__)
 METHODS = ("newton", "influence", "exact")
 #: Newton fit: stop once the step is below this times (1 + max|theta|), after taking that step
 #: (quadratic convergence puts the result at the rounding floor).
@@ -210,6 +212,18 @@ WARM_STRIDE = 16
 WARM_TOL = 1e-4
 
 
+def _fit_options(prob: _Problem, core, **options):
+    """The core's GlmFitOptions for this problem (family, penalty, intercept, threads), with
+    ``options`` set on top (l2, max_iter, tol, polish)."""
+    opts = core.GlmFitOptions(
+        family=getattr(core.GlmFamily, prob.family), l2=prob.l2, fit_intercept=prob.fit_intercept,
+        n_threads=prob.n_threads,
+    )
+    for name, value in options.items():
+        setattr(opts, name, value)
+    return opts
+
+
 def _warm_start(prob: _Problem, core):
     """A start for a large fit: the optimum on every WARM_STRIDE-th row (a fixed subsample, so the
     result stays deterministic), with the penalty scaled to the rows it sees so that it solves
@@ -227,10 +241,8 @@ def _warm_start(prob: _Problem, core):
     os_ = EMPTY if prob.offset is None else np.ascontiguousarray(prob.offset[::WARM_STRIDE])
     scale = Xs.shape[0] / n if prob.w is None else float(ws.sum() / prob.w.sum())
     try:
-        fit = core.glm_fit(
-            Xs, ys, ws, os_, FAMILIES[prob.family], prob.l2 * scale, prob.fit_intercept, EMPTY, _NO_HESSIAN, 50,
-            WARM_TOL, False, prob.n_threads,
-        )
+        opts = _fit_options(prob, core, l2=prob.l2 * scale, max_iter=50, tol=WARM_TOL)
+        fit = core.glm_fit(Xs, ys, ws, os_, EMPTY, _NO_HESSIAN, opts)
     except ValueError:
         return None, None
     theta = _theta(fit)
@@ -248,10 +260,10 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, polish=False,
     if start is None:
         start, hessian = _warm_start(prob, core)
     s = EMPTY if start is None else np.ascontiguousarray(start, dtype=np.float64)
+    opts = _fit_options(prob, core, max_iter=max_iter, tol=tol, polish=polish)
     fit = core.glm_fit(
-        prob.X, prob.y, or_empty(prob.w), or_empty(prob.offset), FAMILIES[prob.family],
-        prob.l2, prob.fit_intercept, s, _NO_HESSIAN if hessian is None else hessian, max_iter, tol, polish,
-        prob.n_threads,
+        prob.X, prob.y, or_empty(prob.w), or_empty(prob.offset), s, _NO_HESSIAN if hessian is None else hessian,
+        opts,
     )
     if not fit.converged:
         warnings.warn(
@@ -524,7 +536,7 @@ def _leave_one_out(prob: _Problem, fit, method: str, refine, refine_by: str, max
     """The leave-one-out pass (leverages and the chosen step), then the exact solves: every row
     for "exact", else the rows ``refine`` asks for (True: "auto", False: none)."""
     n = prob.X.shape[0]
-    step = {"exact": 0, "newton": 1, "influence": 2}[method]
+    step = getattr(core.GlmStep, {"exact": "none", "newton": "newton", "influence": "influence"}[method])
     quad, hat, dcoef = core.glm_loo_rows(prob.X, or_empty(prob.w), fit, step, prob.n_threads)
     lev1 = leverage_one(hat, prob.w)
     result = dict(hat=hat, leverage_one=lev1, refined=np.empty(0, dtype=np.int64), error_bound=np.nan)
@@ -782,6 +794,7 @@ class GLMLOOResult(AttributionResult):
         sd2 = s_all * np.asarray(self._fit.d2)
         out = np.full_like(newton, np.nan)
         failed = []
+        opts = _fit_options(prob, self._core, max_iter=max_iter, tol=FIT_TOL, polish=True)
         for g, rows in enumerate(groups.arrays):
             if not ok[g]:
                 continue  # not identified without the group: NaN, already warned about
@@ -793,8 +806,7 @@ class GLMLOOResult(AttributionResult):
             Hg = np.ascontiguousarray(H - (Zg.T * sd2[rows]) @ Zg)
             try:
                 fit = self._core.glm_fit(
-                    prob.X, prob.y, s, or_empty(prob.offset), FAMILIES[prob.family], prob.l2, prob.fit_intercept,
-                    np.ascontiguousarray(theta - newton[g]), Hg, max_iter, FIT_TOL, True, prob.n_threads,
+                    prob.X, prob.y, s, or_empty(prob.offset), np.ascontiguousarray(theta - newton[g]), Hg, opts
                 )
             except ValueError:
                 failed.append(g)  # e.g. the rows left are separable or collinear

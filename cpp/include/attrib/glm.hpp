@@ -55,6 +55,18 @@ struct GlmFit {
   Eigen::VectorXd theta() const;
 };
 
+/// Settings of glm_fit. A new one is a field here, its use in glm_fit.cpp, one def_readwrite in
+/// bind_glm.cpp and its value from the facade.
+struct GlmFitOptions {
+  GlmFamily family = GlmFamily::logistic;
+  double l2 = 0.0;            ///< penalty on beta: 1 / C, 0 when unpenalised
+  bool fit_intercept = true;
+  int max_iter = 100;         ///< Newton iterations at most
+  double tol = 1e-10;         ///< stop once the Newton step is below tol * (1 + max |theta|)
+  bool polish = false;        ///< end at the rounding floor rather than within tol (see glm_fit)
+  int n_threads = 0;          ///< 0: the OpenMP default
+};
+
 /// Penalised (l2 > 0) or unpenalised Newton fit with a backtracking line search, from `start`
 /// (size p) or, when `start` is empty, from beta = 0 and the intercept of the null model. A non-empty
 /// `start_hessian` (p x p, positive definite, only with `start`) is an estimate of the Hessian at
@@ -63,17 +75,16 @@ struct GlmFit {
 /// and `polish` false it stops there, within the step of the optimum, everything consistent.
 /// Otherwise it takes the step (Newton lands at the rounding floor, which exact leave-one-out
 /// needs: it subtracts the fit from problems solved far below tol); the Hessian returned is then
-/// the fresh one (when the step is at most tol / 10: it moved by O(step)) or evaluated anew. The Hessians of earlier steps may be summed in single
-/// precision; the one the fit returns (its Cholesky factor) always in double. Throws
-/// std::domain_error for a singular Hessian or perfect separation (logistic, l2 = 0). `w` of size 0
-/// means unit weights, `offset` of size 0 no offset (otherwise eta_i = z_i^T theta + offset_i, as
-/// statsmodels' GLM offset; log exposure for a Poisson rate). Bitwise identical for any n_threads
-/// (fixed row chunks, summed in order).
+/// the fresh one (when the step is at most tol / 10: it moved by O(step)) or evaluated anew. The
+/// Hessians of earlier steps may be summed in single precision; the one the fit returns (its
+/// Cholesky factor) always in double. Throws std::domain_error for a singular Hessian or perfect
+/// separation (logistic, l2 = 0). `w` of size 0 means unit weights, `offset` of size 0 no offset
+/// (otherwise eta_i = z_i^T theta + offset_i, as statsmodels' GLM offset; log exposure for a
+/// Poisson rate). Bitwise identical for any n_threads (fixed row chunks, summed in order).
 GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
-               GlmFamily family, double l2, bool fit_intercept,
                const Eigen::Ref<const Eigen::VectorXd>& start, const Eigen::Ref<const RowMatrixXd>& start_hessian,
-               int max_iter, double tol, bool polish, int n_threads);
+               const GlmFitOptions& options);
 
 /// Which leave-one-out step glm_loo_rows forms besides the leverages.
 enum class GlmStep : int {
