@@ -31,21 +31,25 @@ GlmLooRows glm_loo_rows(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref
   parallel_for_with_state(n_blocks, n_threads, [] { return RowScratch(); }, [&](Index b, RowScratch& sc) {
     const Index r0 = b * block, m = std::min(block, n - r0);
     design_rows(X, fit.fit_intercept, r0, m, sc.Z);
-    // With a step, V = Z H^{-1} goes straight into the output rows and is scaled there in place.
-    auto out = dcoef.middleRows(r0, step == GlmStep::none ? 0 : m);
     if (step == GlmStep::none) {
       sc.W.resize(m, p);
       sc.W.noalias() = sc.Z * li_t;
-    } else {
-      out.noalias() = sc.Z * h_inv;
+      for (Index r = 0; r < m; ++r) {
+        const Index i = r0 + r;
+        res.quad[i] = sc.W.row(r).squaredNorm();
+        res.hat[i] = weight(w, i) * fit.d2[i] * res.quad[i];
+      }
+      return;
     }
+    // V = Z H^{-1} goes straight into the output rows and is scaled there in place.
+    auto out = dcoef.middleRows(r0, m);
+    out.noalias() = sc.Z * h_inv;
     for (Index r = 0; r < m; ++r) {
       const Index i = r0 + r;
-      const double q = step == GlmStep::none ? sc.W.row(r).squaredNorm() : out.row(r).dot(sc.Z.row(r));
+      const double q = out.row(r).dot(sc.Z.row(r));
       const double s = weight(w, i), h = s * fit.d2[i] * q;
       res.quad[i] = q;
       res.hat[i] = h;
-      if (step == GlmStep::none) continue;
       out.row(r) *= step == GlmStep::newton ? (1.0 - h < kLeverageOneTol ? kNaN : -s * fit.d1[i] / (1.0 - h)) : -s * fit.d1[i];
     }
   });
