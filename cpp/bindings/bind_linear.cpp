@@ -14,6 +14,7 @@ using namespace pybind11::literals;
 using attrib::RowMatrixXd;
 using CRef = Eigen::Ref<const RowMatrixXd>;
 using VRef = Eigen::Ref<const Eigen::VectorXd>;
+using IndexArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
 
 namespace attrib_bindings {
 
@@ -169,8 +170,15 @@ void register_linear(py::module_& m) {
 
   m.def(
       "linear_group_loo",
-      [](const CRef& X, const VRef& w, const attrib::LinearFit& fit, const std::vector<std::int64_t>& offsets,
-         const std::vector<std::int64_t>& indices, int n_threads) {
+      [](const CRef& X, const VRef& w, const attrib::LinearFit& fit, const IndexArray& offsets_in,
+         const IndexArray& indices_in, int n_threads) {
+        // int64 arrays copied in one go (a std::vector argument would convert element by element
+        // through Python integers: 0.1 s per 100,000 rows).
+        const auto as_vector = [](const IndexArray& a) {
+          if (a.ndim() != 1) throw std::invalid_argument("linear_group_loo: offsets and indices must be 1-D");
+          return std::vector<std::int64_t>(a.data(), a.data() + a.size());
+        };
+        const std::vector<std::int64_t> offsets = as_vector(offsets_in), indices = as_vector(indices_in);
         attrib::GroupLoo res;
         {
           py::gil_scoped_release nogil;
