@@ -131,18 +131,19 @@ void gram(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::
       const Index m = std::min(block, plan.end(c) - r0);
       centred_rows(X, fit, dinv, r0, m, T);
       yc = y.segment(r0, m).array() - fit.y_mean;
-      if (fit.fit_intercept) {
-        // Sums of w t and w yc in row order (these are the rounding of the means, tiny).
-        for (Index a = 0; a < m; ++a) {
-          const double wa = unit ? 1.0 : w[r0 + a];
-          tsum += wa * T.row(a);
-          ysum += wa * yc[a];
-        }
-      }
+      // Sums of w t and w yc (the rounding of the means, tiny), reduced over the kernel's own
+      // buffers only, so their bits do not depend on where X, y and w live.
       if (!unit) {
         const Eigen::VectorXd sw = w.segment(r0, m).cwiseSqrt();
         T = sw.asDiagonal() * T;
         yc = yc.cwiseProduct(sw);
+        if (fit.fit_intercept) {
+          tsum.noalias() += sw.transpose() * T;
+          ysum += yc.dot(sw);
+        }
+      } else if (fit.fit_intercept) {
+        tsum += T.colwise().sum();
+        ysum += yc.sum();
       }
       Gc.selfadjointView<Eigen::Lower>().rankUpdate(T.transpose());
       part_b.col(c).noalias() += T.transpose() * yc;
@@ -171,16 +172,20 @@ double robust_norm(Index n, const Eigen::Ref<const Eigen::VectorXd>& w, Get&& ge
   const bool unit = w.size() == 0;
   double mx = 0.0;
   for (Index i = 0; i < n; ++i) {
-    const double wi = unit ? 1.0 : w[i];
-    if (wi > 0.0) mx = std::max(mx, std::sqrt(wi) * std::abs(get(i)));
+    if (unit)
+      mx = std::max(mx, std::abs(get(i)));
+    else if (w[i] > 0.0)
+      mx = std::max(mx, std::sqrt(w[i]) * std::abs(get(i)));
   }
   if (!(mx > 0.0)) return 0.0;
   const double s = 1.0 / pow2_above(mx);
   double acc = 0.0;
   for (Index i = 0; i < n; ++i) {
-    const double wi = unit ? 1.0 : w[i];
-    if (wi > 0.0) {
-      const double v = std::sqrt(wi) * get(i) * s;
+    if (unit) {
+      const double v = get(i) * s;
+      acc += v * v;
+    } else if (w[i] > 0.0) {
+      const double v = std::sqrt(w[i]) * get(i) * s;
       acc += v * v;
     }
   }
@@ -392,9 +397,11 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
     settle_exact_fit(y, w, fit);
     return fit;
   }
-  // With dfbeta wanted now, one GEMM per block gives both: V = T G_s^{-1} holds the dfbeta rows up
-  // to their scale, and h_i = w_i (t_i . V_i + h0). This skips the separate leverage product.
-  const Eigen::MatrixXd Ginv = gram_inverse(fit);
+  // With dfbeta wanted now, one GEMM per block gives both: V = T G_s^{-1} D^{-1} holds the dfbeta
+  // rows up to their scale c_i, and h_i = w_i ((V_i o t_i) . D + h0) (D a power of two: the same
+  // bits as t_i . (T G_s^{-1})_i). This skips the separate leverage product. G_s^{-1} D^{-1} is
+  // formed rather than D^{-1} G_s^{-1} D^{-1}, which may overflow where G^{-1} does not fit.
+  const Eigen::MatrixXd Ginv = gram_inverse(fit) * dinv.asDiagonal();
   const Eigen::VectorXd xbar = full_mean(fit);
   Eigen::Ref<RowMatrixXd>& out = *dfbeta;
   for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
@@ -405,14 +412,14 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
     // output directly runs slower, and the buffer is still in cache when it is scaled out.
     RowMatrixXd V(m, d);
     V.noalias() = T * Ginv;
-    Eigen::VectorXd h = V.cwiseProduct(T).rowwise().sum().array() + h0;
+    Eigen::VectorXd h = (V.cwiseProduct(T) * fit.col_scale).array() + h0;
     Eigen::VectorXd c = e.array() / (1.0 - h.array());
     if (!unit) {
       h = h.cwiseProduct(w.segment(r0, m));
       c = w.segment(r0, m).cwiseProduct(e).array() / (1.0 - h.array());
     }
     auto coef_part = out.block(r0, off, m, d);
-    coef_part = c.asDiagonal() * V * dinv.asDiagonal();
+    coef_part = c.asDiagonal() * V;
     if (off) out.col(0).segment(r0, m) = c / fit.sum_w - coef_part * xbar;
     fit.resid.segment(r0, m) = e;
     fit.hat.segment(r0, m) = h;
@@ -434,8 +441,8 @@ void linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit,
     if (off) out.col(0) = c / fit.sum_w - out.block(0, off, n, d) * xbar;
     return;
   }
-  const Eigen::MatrixXd Ginv = gram_inverse(fit);
   const Eigen::RowVectorXd dinv = inverse_scale(fit);
+  const Eigen::MatrixXd Ginv = gram_inverse(fit) * dinv.asDiagonal();  // G_s^{-1} D^{-1}: see linear_fit
   for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
     centred_rows(X, fit, dinv, r0, m, T);
@@ -443,9 +450,9 @@ void linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit,
     // (n x (d + 1))-strided output, where the GEMM runs slower.
     T = c.segment(r0, m).asDiagonal() * T;
     RowMatrixXd V(m, d);
-    V.noalias() = T * Ginv;  // rows c_i t_i^T G_s^{-1}
+    V.noalias() = T * Ginv;  // rows c_i t_i^T G_s^{-1} D^{-1} = c_i xc_i^T G^{-1}
     auto coef_part = out.block(r0, off, m, d);
-    coef_part = V * dinv.asDiagonal();
+    coef_part = V;
     // Intercept of the original parametrisation: b = y-bar - x-bar^T beta.
     if (off) out.col(0).segment(r0, m) = c.segment(r0, m) / fit.sum_w - coef_part * xbar;
   });
