@@ -50,12 +50,13 @@ def use(core, monkeypatch):
 @variants
 @pytest.mark.parametrize("s", [1e-160, 1e-150, 1e150, 1e160, 2.0**-900, 2.0**900])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_scaling_X_moves_nothing_but_units(s, weighted, core, monkeypatch):
+@pytest.mark.parametrize("dfbeta_now", [False, True])
+def test_scaling_X_moves_nothing_but_units(s, weighted, dfbeta_now, core, monkeypatch):
     use(core, monkeypatch)
     X, y = reproducer()
     w = np.random.default_rng(1).uniform(0.2, 3.0, size=len(y)) if weighted else None
     ref = attrib.linear_loo(X, y, sample_weight=w)
-    r = attrib.linear_loo(X * s, y, sample_weight=w)
+    r = attrib.linear_loo(X * s, y, sample_weight=w, dfbeta=dfbeta_now)
     for f in PER_ROW + ("resid", "loo_resid"):
         close(getattr(r, f), getattr(ref, f), err_msg=f)
     # coef and dfbeta slopes are in units of y / X; the intercept in units of y.
@@ -63,8 +64,12 @@ def test_scaling_X_moves_nothing_but_units(s, weighted, core, monkeypatch):
     close(r.dfbeta[:, 0], ref.dfbeta[:, 0])
     close(r.dfbeta[:, 1:] * s, ref.dfbeta[:, 1:])
     close(r.dfbetas, ref.dfbetas)
-    g = np.arange(len(y)) % 7
-    close(r.group_loo(g).cooks_distance, ref.group_loo(g).cooks_distance)
+    close(r.prediction_change(X[:7] * s), ref.prediction_change(X[:7]))
+    for g in (np.arange(len(y)) % 7, np.arange(len(y)) % 400):  # the Gram-downdate and Woodbury forms
+        gs, g0 = r.group_loo(g), ref.group_loo(g)
+        close(gs.cooks_distance, g0.cooks_distance)
+        close(gs.dfbeta[:, 1:] * s, g0.dfbeta[:, 1:])
+        close(np.concatenate(gs.loo_resid), np.concatenate(g0.loo_resid))
 
 
 @variants
