@@ -393,3 +393,20 @@ def test_group_that_leaves_a_singular_problem_is_flagged_in_the_gram_form():
         g = attrib.linear_group_loo(X, y, [np.arange(1000), np.arange(1000, 1010)], fit_intercept=False)
     assert not g.ok[0] and g.ok[1]
     assert np.isnan(g.dfbeta[0]).all() and np.isfinite(g.dfbeta[1]).all()
+
+
+@pytest.mark.parametrize("n,d,alpha", [(10, 300, 1000.0), (200, 5, 0.0)])
+def test_dual_and_scaled_fits_survive_pickling(n, d, alpha):
+    import pickle
+
+    r0 = np.random.default_rng(13)
+    X = r0.normal(size=(n, d)) * 1e-150 + 1e-145
+    y = r0.normal(size=n) * 1e100
+    r = attrib.linear_loo(X, y, alpha=alpha * 1e-300)
+    back = pickle.loads(pickle.dumps(r))
+    assert back._fit.dual == (d > n)
+    for f in ("hat", "cooks_distance", "dfbeta", "dfbetas"):
+        assert np.isfinite(getattr(r, f)).all(), f
+        assert_array_equal(getattr(back, f), getattr(r, f))
+    g = np.arange(n) % 3
+    assert_array_equal(back.group_loo(g).dfbeta, r.group_loo(g).dfbeta)
