@@ -165,22 +165,29 @@ void gram(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::
   G.triangularView<Eigen::StrictlyUpper>() = G.transpose();
 }
 
-// ||W^{1/2} v|| for v = y or e over rows with positive weight, without overflow or underflow
-// (two passes: the largest entry, then the sum of squares scaled by its power of two), in row order.
+// ||W^{1/2} v|| over rows with positive weight, without overflow or underflow, in pieces: each
+// fixed block of rows gives its largest entry's power of two and the sum of squares scaled by it
+// (block_norm, run inside the row passes so that it costs no extra pass or parallel region), and
+// the blocks are combined in block order (combine_norms): the same bits for any thread count.
+struct NormParts {
+  Eigen::VectorXd scale, ssq;
+  explicit NormParts(Index n_blocks) : scale(Eigen::VectorXd::Zero(n_blocks)), ssq(Eigen::VectorXd::Zero(n_blocks)) {}
+};
+
 template <class Get>
-double robust_norm(Index n, const Eigen::Ref<const Eigen::VectorXd>& w, Get&& get) {
+void block_norm(Index r0, Index m, const Eigen::Ref<const Eigen::VectorXd>& w, Get&& get, NormParts& parts, Index b) {
   const bool unit = w.size() == 0;
   double mx = 0.0;
-  for (Index i = 0; i < n; ++i) {
+  for (Index i = r0; i < r0 + m; ++i) {
     if (unit)
       mx = std::max(mx, std::abs(get(i)));
     else if (w[i] > 0.0)
       mx = std::max(mx, std::sqrt(w[i]) * std::abs(get(i)));
   }
-  if (!(mx > 0.0)) return 0.0;
+  if (!(mx > 0.0)) return;
   const double s = 1.0 / pow2_above(mx);
   double acc = 0.0;
-  for (Index i = 0; i < n; ++i) {
+  for (Index i = r0; i < r0 + m; ++i) {
     if (unit) {
       const double v = get(i) * s;
       acc += v * v;
@@ -189,21 +196,41 @@ double robust_norm(Index n, const Eigen::Ref<const Eigen::VectorXd>& w, Get&& ge
       acc += v * v;
     }
   }
-  return std::sqrt(acc) / s;
+  parts.scale[b] = 1.0 / s;
+  parts.ssq[b] = acc;
+}
+
+double combine_norms(const NormParts& parts) {
+  const double top = parts.scale.size() ? parts.scale.maxCoeff() : 0.0;
+  if (!(top > 0.0)) return 0.0;
+  double acc = 0.0;
+  for (Index b = 0; b < parts.scale.size(); ++b) {
+    const double r = parts.scale[b] / top;  // a power of two <= 1
+    acc += parts.ssq[b] * r * r;
+  }
+  return std::sqrt(acc) * top;
 }
 
 // Residuals zero to rounding relative to y (kExactFitTol): zero them (positive weights only;
 // rows with weight 0 are not fitted and keep their real residual) and report it.
-bool settle_exact_fit(const Eigen::Ref<const Eigen::VectorXd>& y, const Eigen::Ref<const Eigen::VectorXd>& w, LinearFit& fit) {
-  const Index n = y.size();
-  const double ynorm = robust_norm(n, w, [&](Index i) { return y[i]; });
-  const double enorm = robust_norm(n, w, [&](Index i) { return fit.resid[i]; });
+bool settle_exact_fit(const NormParts& y_parts, const NormParts& e_parts, const Eigen::Ref<const Eigen::VectorXd>& w,
+                      LinearFit& fit) {
+  const double ynorm = combine_norms(y_parts), enorm = combine_norms(e_parts);
   const double cond = fit.rcond > 0.0 ? 1.0 / std::sqrt(fit.rcond) : 1e8;
   if (!(enorm <= kExactFitTol * std::max(1.0, cond) * ynorm)) return false;
-  for (Index i = 0; i < n; ++i)
+  for (Index i = 0; i < fit.resid.size(); ++i)
     if (w.size() == 0 || w[i] > 0.0) fit.resid[i] = 0.0;
   fit.exact_fit = true;
   return true;
+}
+
+// The whole vectors as one block (the dual form, where n is small).
+bool settle_exact_fit(const Eigen::Ref<const Eigen::VectorXd>& y, const Eigen::Ref<const Eigen::VectorXd>& w, LinearFit& fit) {
+  NormParts yp(1), ep(1);
+  const Index n = y.size();
+  block_norm(0, n, w, [&](Index i) { return y[i]; }, yp, 0);
+  block_norm(0, n, w, [&](Index i) { return fit.resid[i]; }, ep, 0);
+  return settle_exact_fit(yp, ep, w, fit);
 }
 
 // Rows of V = Xc G^{-1} (n x d) in the dual form, for the training rows. For a row with positive
@@ -385,16 +412,23 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
   const double h0 = fit_intercept ? 1.0 / fit.sum_w : 0.0;
   const double ylo = fit.y_mean_lo;
   const bool unit = w.size() == 0;
+  const Index block = block_rows(d);
+  NormParts y_parts((n + block - 1) / block), e_parts((n + block - 1) / block);
+  const auto norms = [&](Index r0, Index m) {
+    block_norm(r0, m, w, [&](Index i) { return y[i]; }, y_parts, r0 / block);
+    block_norm(r0, m, w, [&](Index i) { return fit.resid[i]; }, e_parts, r0 / block);
+  };
   if (!dfbeta) {
-    for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
+    for_each_block(n, block, n_threads, [&](Index r0, Index m) {
       RowMatrixXd T;
       centred_rows(X, fit, dinv, r0, m, T);
       fit.resid.segment(r0, m) = ((y.segment(r0, m).array() - fit.y_mean) - ylo).matrix() - T * coef_s;
       Eigen::VectorXd h = times_chol_inv_t(fit, T).rowwise().squaredNorm().array() + h0;
       if (!unit) h = h.cwiseProduct(w.segment(r0, m));
       fit.hat.segment(r0, m) = h;
+      norms(r0, m);
     });
-    settle_exact_fit(y, w, fit);
+    settle_exact_fit(y_parts, e_parts, w, fit);
     return fit;
   }
   // With dfbeta wanted now, one GEMM per block gives both: V = T G_s^{-1} D^{-1} holds the dfbeta
@@ -404,7 +438,7 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
   const Eigen::MatrixXd Ginv = gram_inverse(fit) * dinv.asDiagonal();
   const Eigen::VectorXd xbar = full_mean(fit);
   Eigen::Ref<RowMatrixXd>& out = *dfbeta;
-  for_each_block(n, block_rows(d), n_threads, [&](Index r0, Index m) {
+  for_each_block(n, block, n_threads, [&](Index r0, Index m) {
     RowMatrixXd T;
     centred_rows(X, fit, dinv, r0, m, T);
     const Eigen::VectorXd e = ((y.segment(r0, m).array() - fit.y_mean) - ylo).matrix() - T * coef_s;
@@ -423,8 +457,9 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
     if (off) out.col(0).segment(r0, m) = c / fit.sum_w - coef_part * xbar;
     fit.resid.segment(r0, m) = e;
     fit.hat.segment(r0, m) = h;
+    norms(r0, m);
   });
-  if (settle_exact_fit(y, w, fit)) out.setZero();  // c = w e / (1 - h) = 0 for every row
+  if (settle_exact_fit(y_parts, e_parts, w, fit)) out.setZero();  // c = w e / (1 - h) = 0 for every row
   return fit;
 }
 
