@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = [
     "AttribWarning",
     "ConvergenceWarning",
+    "ExactFitWarning",
     "IllConditionedWarning",
     "LeverageOneWarning",
     "NotAtOptimumWarning",
@@ -52,3 +53,11 @@ class ThreadCountWarning(AttribWarning):
 
 class UtilityError(ValueError):
     """A utility raised, or returned NaN, inf or a non-number; the message names the subset."""
+
+
+# -- exact fits ---------------------------------------------------------------------------------
+class ExactFitWarning(AttribWarning):
+    """The response is fitted exactly (residuals are zero up to rounding relative to the scale of
+    y), so the residual variance is 0: residuals, leave-one-out residuals and coefficient changes
+    are returned as exact zeros, and every diagnostic divided by the residual scale (Cook's
+    distance, studentized residuals, DFFITS, COVRATIO, DFBETAS) is NaN."""

@@ -35,7 +35,7 @@ from ._validation import (
     column_names,
     resolve_n_jobs,
 )
-from .exceptions import IllConditionedWarning
+from .exceptions import ExactFitWarning, IllConditionedWarning
 from .results import AttributionResult
 
 __all__ = ["GroupLOOResult", "LinearLOOResult", "linear_group_loo", "linear_loo"]
@@ -133,12 +133,31 @@ def linear_loo(
             IllConditionedWarning,
             stacklevel=2,
         )
+    _warn_if_exact_fit(fit)
     result = LinearLOOResult(fit, Xa, w, alpha, n_obs, n_threads, feature_names, core)
     warn_leverage_one(np.flatnonzero(result.leverage_one), stacklevel=2)
     if dfbeta_now is not None:
         dfbeta_now[result.leverage_one] = np.nan  # undefined rows, as on the lazy path
         result.__dict__["dfbeta"] = dfbeta_now  # fills the cached_property
     return result
+
+
+def _warn_if_exact_fit(fit) -> None:
+    """One warning when the core found y fitted exactly (residuals zero to rounding)."""
+    if fit.exact_fit:
+        warnings.warn(
+            "y is fitted exactly (the residuals are zero up to rounding relative to the scale of y): "
+            "the residual variance is 0, so residuals, leave-one-out residuals and dfbeta are exact "
+            "zeros and Cook's distance, studentized residuals, DFFITS, COVRATIO and DFBETAS are NaN",
+            ExactFitWarning,
+            stacklevel=3,
+        )
+
+
+def _pow2_scale(v: np.ndarray) -> float:
+    """A power of two at or above max|v| (1 for an all-zero v): dividing by it is exact."""
+    m = float(np.max(np.abs(v))) if v.size else 0.0
+    return float(np.ldexp(1.0, np.frexp(m)[1])) if m > 0.0 and np.isfinite(m) else 1.0
 
 
 class LinearLOOResult(AttributionResult):
@@ -216,9 +235,14 @@ class LinearLOOResult(AttributionResult):
     @functools.cached_property
     def sigma2(self) -> float:
         """Residual variance s^2 = sum w e^2 / df_resid (statsmodels' ``mse_resid``)."""
+        return float((np.sqrt(self._sigma2_u) * self._rscale) ** 2)
+
+    @functools.cached_property
+    def _sigma2_u(self) -> float:
+        # sigma2 in units of the residual scale _rscale
         if self.df_resid <= 0:
             return float("nan")
-        return float(self._wresid @ self._wresid / self.df_resid)
+        return float(self._wresid_u @ self._wresid_u / self.df_resid)
 
     @property
     def param_names(self) -> list[str]:
@@ -240,6 +264,16 @@ class LinearLOOResult(AttributionResult):
         return self.resid if self._w is None else np.sqrt(self._w) * self.resid
 
     @functools.cached_property
+    def _rscale(self) -> float:
+        # Diagnostics that are ratios of residuals use residuals divided by a power of two (exact),
+        # so no square under- or overflows whatever the units of y.
+        return _pow2_scale(self._wresid)
+
+    @functools.cached_property
+    def _wresid_u(self) -> np.ndarray:
+        return self._wresid / self._rscale
+
+    @functools.cached_property
     def loo_resid(self) -> np.ndarray:
         """PRESS residuals: y_i minus the prediction of the fit without row i (statsmodels'
         ``resid_press``)."""
@@ -249,9 +283,13 @@ class LinearLOOResult(AttributionResult):
     @functools.cached_property
     def sigma2_loo(self) -> np.ndarray:
         """Residual variance of the fit without row i (statsmodels' ``sigma2_not_obsi``)."""
+        return (np.sqrt(self._sigma2_loo_u) * self._rscale) ** 2
+
+    @functools.cached_property
+    def _sigma2_loo_u(self) -> np.ndarray:
         df = self.df_resid
         with np.errstate(divide="ignore", invalid="ignore"):
-            s2 = (df * self.sigma2 - self._wresid**2 / self._one_minus_h) / (df - 1.0)
+            s2 = (df * self._sigma2_u - self._wresid_u**2 / self._one_minus_h) / (df - 1.0)
         return np.maximum(s2, 0.0)  # rounding can push an exact 0 below 0
 
     @functools.cached_property
@@ -259,20 +297,20 @@ class LinearLOOResult(AttributionResult):
         """Residuals over their standard error ``s sqrt(1 - h_i)`` (statsmodels'
         ``resid_studentized_internal``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self._wresid / np.sqrt(self.sigma2 * self._one_minus_h)
+            return self._wresid_u / np.sqrt(self._sigma2_u * self._one_minus_h)
 
     @functools.cached_property
     def resid_studentized_external(self) -> np.ndarray:
         """Residuals over ``s_(i) sqrt(1 - h_i)``, with the variance of the fit without row i
         (statsmodels' ``resid_studentized_external``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self._wresid / np.sqrt(self.sigma2_loo * self._one_minus_h)
+            return self._wresid_u / np.sqrt(self._sigma2_loo_u * self._one_minus_h)
 
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:
         """Cook's distance (statsmodels' ``cooks_distance[0]``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self._wresid**2 * self.hat / (self.n_params * self.sigma2 * self._one_minus_h**2)
+            return self._wresid_u**2 * self.hat / (self.n_params * self._sigma2_u * self._one_minus_h**2)
 
     @functools.cached_property
     def dffits(self) -> np.ndarray:
@@ -286,7 +324,7 @@ class LinearLOOResult(AttributionResult):
         """Ratio of the determinants of the coefficient covariance without and with row i
         (statsmodels' ``cov_ratio``)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (self.sigma2_loo / self.sigma2) ** self.n_params / self._one_minus_h
+            return (self._sigma2_loo_u / self._sigma2_u) ** self.n_params / self._one_minus_h
 
     # -- O(n p) quantities, computed on first use --------------------------------------------
     def _check_unchanged(self):
@@ -306,20 +344,17 @@ class LinearLOOResult(AttributionResult):
         return self._core.linear_dfbeta(self._X, self._fit, self._loo_scale, self._n_threads)
 
     @functools.cached_property
-    def _diag_inv_gram(self) -> np.ndarray:
-        # diag((Z'WZ + P)^-1) in the original parametrisation, from the inverse Cholesky factor of
-        # the centred Gram matrix: diag(G^-1) = column sums of squares of L^-1.
-        Linv = np.asarray(self._fit.chol_inv)  # computed once by the fit
-        diag = (Linv**2).sum(axis=0)
-        if not self.fit_intercept:
-            return diag
-        u = Linv @ np.asarray(self._fit.x_mean)
-        return np.concatenate([[1.0 / self._fit.sum_w + u @ u], diag])
+    def _sd_inv_gram(self) -> np.ndarray:
+        # sqrt(diag((Z'WZ + P)^-1)) in the original parametrisation, from the core's factor
+        return np.asarray(self._fit.inv_gram_sd())
 
     @functools.cached_property
     def dfbetas(self) -> np.ndarray:
         """dfbeta scaled by s_(i) sqrt(diag((Z'WZ + P)^-1)) (statsmodels' ``dfbetas`` for OLS)."""
-        return self.dfbeta / np.sqrt(self.sigma2_loo)[:, None] / np.sqrt(self._diag_inv_gram)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (
+                self.dfbeta / self._rscale / np.sqrt(self._sigma2_loo_u)[:, None] / self._sd_inv_gram[None, :]
+            )
 
     def prediction_change(self, X_test, *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
         """Change of the prediction at new points when each training row is removed.
@@ -403,15 +438,10 @@ class GroupLOOResult(AttributionResult):
     def cooks_distance(self) -> np.ndarray:
         """Generalised Cook's distance ``d' (Z'WZ + P) d / (p s^2)`` of each removal."""
         base = self._base
-        fit = base._fit
-        L = np.asarray(fit.chol)
-        coef_change = self.dfbeta[:, 1:] if base.fit_intercept else self.dfbeta
-        quad = ((coef_change @ L) ** 2).sum(axis=1)
-        if base.fit_intercept:
-            # Intercept change in centred coordinates, where the Gram matrix is diag(sum w, G).
-            centred = self.dfbeta[:, 0] + coef_change @ np.asarray(fit.x_mean)
-            quad = quad + fit.sum_w * centred**2
-        return quad / (base.n_params * base.sigma2)
+        # d' (Z'WZ + P) d from the core's factor, on dfbeta in units of the residual scale.
+        quad = np.asarray(base._fit.gram_quad(np.ascontiguousarray(self.dfbeta / base._rscale)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return quad / (base.n_params * base._sigma2_u)
 
 
 def linear_group_loo(
