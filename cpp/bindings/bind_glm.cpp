@@ -121,20 +121,6 @@ void register_glm(py::module_& m) {
       },
       "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "offset"_a.noconvert(), "start"_a.noconvert(),
       "start_hessian"_a.noconvert(), "options"_a);
-  // The positional form with an integer family code, kept only while tests/test_glm_inputs.py calls
-  // it; the facade uses the one above. Remove together with those calls.
-  m.def(
-      "glm_fit",
-      [](const CRef& X, const VRef& y, const VRef& w, const VRef& offset, int family, double l2, bool fit_intercept,
-         const VRef& start, const CRef& start_hessian, int max_iter, double tol, bool polish, int n_threads) {
-        const attrib::GlmFitOptions options{to_family(family), l2, fit_intercept, max_iter, tol, polish, n_threads};
-        py::gil_scoped_release nogil;
-        return attrib::glm_fit(X, y, w, offset, start, start_hessian, options);
-      },
-      "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "offset"_a.noconvert(), "family"_a, "l2"_a,
-      "fit_intercept"_a, "start"_a.noconvert(), "start_hessian"_a.noconvert(), "max_iter"_a, "tol"_a, "polish"_a,
-      "n_threads"_a);
-
   m.def(
       "glm_loo_rows",
       [](const CRef& X, const VRef& w, const attrib::GlmFit& fit, attrib::GlmStep step, int n_threads) {
