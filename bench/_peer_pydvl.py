@@ -95,8 +95,9 @@ def main():
         print(json.dumps({"utilities": vals}))
         return
 
-    truncation = RelativeTruncation(rtol=job["rtol"], burn_in_fraction=job["burn_in"]) if job["truncate"] \
-        else NoTruncation()
+    truncation = (
+        RelativeTruncation(rtol=job["rtol"], burn_in_fraction=job["burn_in"]) if job["truncate"] else NoTruncation()
+    )
     sampler = PermutationSampler(truncation=truncation, seed=job["seed"])
     valuation = ShapleyValuation(utility, sampler, is_done=MaxSamples(sampler, job["permutations"]), progress=False)
     from joblib import parallel_config

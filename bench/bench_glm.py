@@ -48,6 +48,7 @@ import warnings
 import numpy as np
 
 import attrib
+
 from _report import RESULTS_PATH, cpu_model, write_section
 
 SECTION = "## bench_glm.py"
@@ -221,15 +222,18 @@ def run_scaling(sizes, dims, n_jobs, seed: int) -> list[dict]:
             mu = 1.0 / (1.0 + np.exp(-r.linear_predictor))
             w = mu * (1.0 - mu)
             funcs = {
-                "attrib": lambda: attrib.glm_loo(X, y, **kw).dcoef,
-                "numpy_hessian": lambda: numpy_hessian(Z, w),
-                "sm_total": lambda: sm_fit(Z, y).get_influence().d_params,
+                "attrib": lambda X=X, y=y: attrib.glm_loo(X, y, **kw).dcoef,
+                "numpy_hessian": lambda Z=Z, w=w: numpy_hessian(Z, w),
+                "sm_total": lambda Z=Z, y=y: sm_fit(Z, y).get_influence().d_params,
             }
             times = time_interleaved(funcs, SCALING_ROUNDS.get(n, 3))
             med = {k: median_ms(v) for k, v in times.items()}
             rows.append({"n": n, "d": d, "n_iter": r.n_iter_, **med})
-            print(f"  scaling n={n:,} d={d}: attrib {fmt_ms(med['attrib'])} ms, numpy Hessian "
-                  f"{fmt_ms(med['numpy_hessian'])} ms, statsmodels {fmt_ms(med['sm_total'])} ms", flush=True)
+            print(
+                f"  scaling n={n:,} d={d}: attrib {fmt_ms(med['attrib'])} ms, numpy Hessian "
+                f"{fmt_ms(med['numpy_hessian'])} ms, statsmodels {fmt_ms(med['sm_total'])} ms",
+                flush=True,
+            )
             del X, y, Z, r, w
     return rows
 
@@ -396,7 +400,11 @@ def run_groups(repeats: int) -> dict:
         g = r.group_loo(groups, method="exact")
         actual = g.influence(Xt, yt).mean(axis=1)
         row = {"frac": frac, "size": size}
-        for name, estimate in (("group_newton", "newton"), ("sum_newton", "sum_newton"), ("sum_influence", "sum_influence")):
+        for name, estimate in (
+            ("group_newton", "newton"),
+            ("sum_newton", "sum_newton"),
+            ("sum_influence", "sum_influence"),
+        ):
             pred = g.influence(Xt, yt, estimate=estimate).mean(axis=1)
             row[name] = (float(spearmanr(actual, pred)[0]), float(np.abs(actual).sum() / np.abs(pred).sum()))
         rows.append(row)
@@ -421,7 +429,14 @@ def run_groups(repeats: int) -> dict:
     t_sk = statistics.median(_time(sk_groups, repeats))
     t_ex = statistics.median(_time(lambda: r.group_loo(all_groups, method="exact"), 3 * repeats))
     t_nt = statistics.median(_time(lambda: r.group_loo(all_groups), 3 * repeats))
-    return {"rows": rows, "n_groups": len(all_groups), "max_abs": max_abs, "t_sk": t_sk, "t_exact": t_ex, "t_newton": t_nt}
+    return {
+        "rows": rows,
+        "n_groups": len(all_groups),
+        "max_abs": max_abs,
+        "t_sk": t_sk,
+        "t_exact": t_ex,
+        "t_newton": t_nt,
+    }
 
 
 def group_report(gr: dict) -> list[str]:
@@ -437,11 +452,13 @@ def group_report(gr: dict) -> list[str]:
         "|---|---|---|---|",
     ]
     for row in gr["rows"]:
-        cells = " | ".join(f"{row[k][0]:.4f} / {row[k][1]:.3f}" for k in ("group_newton", "sum_newton", "sum_influence"))
+        cells = " | ".join(
+            f"{row[k][0]:.4f} / {row[k][1]:.3f}" for k in ("group_newton", "sum_newton", "sum_influence")
+        )
         lines.append(f"| {row['frac']:.0%} ({row['size']} rows) | {cells} |")
     lines += [
         "",
-        f"Exact removal of all {gr['n_groups']} groups (`group_loo(method=\"exact\")`): {fmt_ms(1e3 * gr['t_exact'])} ms "
+        f'Exact removal of all {gr["n_groups"]} groups (`group_loo(method="exact")`): {fmt_ms(1e3 * gr["t_exact"])} ms '
         f"against {fmt_ms(1e3 * gr['t_sk'])} ms for scikit-learn refits (newton-cholesky, tol=1e-12, the group's "
         f"weights 0): {gr['t_sk'] / gr['t_exact']:.0f}x; max abs. difference {gr['max_abs']:.1e}. The Newton step "
         f"for all groups: {fmt_ms(1e3 * gr['t_newton'])} ms.",
@@ -474,7 +491,9 @@ def environment() -> list[str]:
     ]
     for lib in threadpoolctl.threadpool_info():
         kernel = f", kernel {lib['architecture']}" if lib.get("architecture") else ""
-        lines.append(f"threadpool: {lib['internal_api']} {lib.get('version') or ''}{kernel}, {lib['num_threads']} threads")
+        lines.append(
+            f"threadpool: {lib['internal_api']} {lib.get('version') or ''}{kernel}, {lib['num_threads']} threads"
+        )
     return lines
 
 
@@ -486,7 +505,9 @@ def fmt_ms(ms: float) -> str:
     return f"{ms:.3g}" if ms < 100 else f"{ms:,.0f}"
 
 
-def build_report(ns: dict, ex: dict, acc: list[dict] | None, n: int, d: int, repeats: int, scaling_n, label: str) -> list[str]:
+def build_report(
+    ns: dict, ex: dict, acc: list[dict] | None, n: int, d: int, repeats: int, scaling_n, label: str
+) -> list[str]:
     med = {k: median_ms(v) for k, v in ns["times"].items()}
     size = f"n={n:,}, d={d}"
     lines = [
@@ -609,11 +630,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help=f"smoke run: n={QUICK_N:,}, fewer repeats, no RESULTS.md")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--sizes", default=None, help="comma-separated n of the scaling table (default: "
-                    + ",".join(map(str, SCALING_SIZES)) + "; --quick: 5000,20000)")
+    ap.add_argument(
+        "--sizes",
+        default=None,
+        help="comma-separated n of the scaling table (default: "
+        + ",".join(map(str, SCALING_SIZES))
+        + "; --quick: 5000,20000)",
+    )
     ap.add_argument("--scaling-only", action="store_true", help="only the scaling table; does not touch RESULTS.md")
-    ap.add_argument("--accuracy-only", action="store_true",
-                    help="only the accuracy tables (all threads); does not touch RESULTS.md")
+    ap.add_argument(
+        "--accuracy-only", action="store_true", help="only the accuracy tables (all threads); does not touch RESULTS.md"
+    )
     args = ap.parse_args(argv)
     if args.sizes:
         sizes = tuple(int(v) for v in args.sizes.split(","))

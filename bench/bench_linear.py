@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import attrib
+
 from _report import RESULTS_PATH, cpu_model, write_section
 
 SECTION = "## bench_linear.py"
@@ -272,8 +273,19 @@ def run_floor_haswell(n: int, d: int, repeats: int, seed: int) -> float | None:
     so this is the stricter floor; None when the machine's OpenBLAS refuses the setting."""
     env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
     env.pop("OPENBLAS_L2_SIZE", None)
-    cmd = [sys.executable, __file__, "--floor-child", "--n", str(n), "--d", str(d), "--seed", str(seed),
-           "--repeats", str(repeats)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--floor-child",
+        "--n",
+        str(n),
+        "--d",
+        str(d),
+        "--seed",
+        str(seed),
+        "--repeats",
+        str(repeats),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     match = re.search(r"^FLOOR_MS (\S+)$", proc.stdout, re.M)
     return float(match.group(1)) if match else None

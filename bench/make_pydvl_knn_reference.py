@@ -25,8 +25,9 @@ def main():
     y_test = (X_test[:, 0] + 0.5 * X_test[:, 1] > 0).astype(np.int64) + (X_test[:, 2] > 1)
     out = {"X": X, "y": y, "X_test": X_test, "y_test": y_test, "pydvl_version": pydvl_version}
     for k in (1, 5, 20):
-        v = KNNShapleyValuation(KNeighborsClassifier(n_neighbors=k), test_data=Dataset(X_test, y_test),
-                                progress=False).fit(Dataset(X, y))
+        v = KNNShapleyValuation(
+            KNeighborsClassifier(n_neighbors=k), test_data=Dataset(X_test, y_test), progress=False
+        ).fit(Dataset(X, y))
         values = np.empty(len(X))
         values[np.asarray(v.result.indices)] = v.result.values
         out[f"values_k{k}"] = values

@@ -199,8 +199,13 @@ def test_quasi_separation_and_diverging_poisson_warn_with_the_likely_cause(rng):
 
 @pytest.mark.parametrize(
     "labels",
-    [np.array([0.0, 1.0]), np.array([-1, 1]), np.array([False, True]), np.array([3, 7], dtype=np.uint8),
-     np.array(["ham", "spam"])],
+    [
+        np.array([0.0, 1.0]),
+        np.array([-1, 1]),
+        np.array([False, True]),
+        np.array([3, 7], dtype=np.uint8),
+        np.array(["ham", "spam"]),
+    ],
 )
 def test_binary_labels_match_np_unique(labels):
     # Numeric labels take a min/max fast path; it must give np.unique's classes and encoding.
@@ -222,8 +227,11 @@ def test_group_kernels_refuse_malformed_groups(data):
     r = attrib.glm_loo(X, y)
     lin = attrib.linear_loo(X, y.astype(float))
     w = np.empty(0)
-    for offsets, indices, err in (([0, 2], [0, 1, 2], ValueError), ([0, 2, 1, 3], [0, 1, 2], ValueError),
-                                  ([0, 2], [0, X.shape[0]], IndexError)):
+    for offsets, indices, err in (
+        ([0, 2], [0, 1, 2], ValueError),
+        ([0, 2, 1, 3], [0, 1, 2], ValueError),
+        ([0, 2], [0, X.shape[0]], IndexError),
+    ):
         with pytest.raises(err):
             r._core.glm_group_step(r._prob.X, w, r._fit, offsets, indices, 1)
         with pytest.raises(err):

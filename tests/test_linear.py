@@ -139,7 +139,9 @@ def test_ridge_dfbeta_matches_ridge_refits(rng, fit_intercept):
     full = full_params(ridge.intercept_, ridge.coef_, fit_intercept)
     for i in range(0, 40, 3):
         keep = np.arange(40) != i
-        ri = Ridge(alpha=alpha, solver="cholesky", fit_intercept=fit_intercept).fit(X[keep], y[keep], sample_weight=w[keep])
+        ri = Ridge(alpha=alpha, solver="cholesky", fit_intercept=fit_intercept).fit(
+            X[keep], y[keep], sample_weight=w[keep]
+        )
         assert_close(r.dfbeta[i], full - full_params(ri.intercept_, ri.coef_, fit_intercept))
 
 
@@ -193,7 +195,9 @@ def test_prediction_change_refuses_huge_outputs(rng):
 
 
 # ---------------------------------------------------------------- leave-group-out
-@pytest.mark.parametrize("alpha,weighted,fit_intercept", [(0.0, False, True), (0.0, True, True), (1.5, True, True), (0.7, False, False)])
+@pytest.mark.parametrize(
+    "alpha,weighted,fit_intercept", [(0.0, False, True), (0.0, True, True), (1.5, True, True), (0.7, False, False)]
+)
 def test_group_loo_matches_refits(rng, alpha, weighted, fit_intercept):
     n = 60
     X, y = make_data(rng, n=n, d=4)

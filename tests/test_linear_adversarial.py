@@ -241,12 +241,21 @@ def test_results_do_not_depend_on_buffer_addresses(n, d, alpha, weighted, core, 
     out = []
     for k in range(4):
         r = attrib.linear_loo(
-            at_offset(X, k), at_offset(y, (k + 1) % 4), alpha=alpha, sample_weight=None if w is None else at_offset(w, 3 - k)
+            at_offset(X, k),
+            at_offset(y, (k + 1) % 4),
+            alpha=alpha,
+            sample_weight=None if w is None else at_offset(w, 3 - k),
         )
         eager = attrib.linear_loo(at_offset(X, 3 - k), at_offset(y, k), alpha=alpha, sample_weight=w, dfbeta=True)
         g = r.group_loo(np.arange(n) % 13)
-        out.append(([np.asarray(getattr(r, f)) for f in fields], [eager.hat, eager.dfbeta],
-                    [g.dfbeta, np.concatenate(g.loo_resid)], r.prediction_change(at_offset(X[:20], k))))
+        out.append(
+            (
+                [np.asarray(getattr(r, f)) for f in fields],
+                [eager.hat, eager.dfbeta],
+                [g.dfbeta, np.concatenate(g.loo_resid)],
+                r.prediction_change(at_offset(X[:20], k)),
+            )
+        )
     for k in range(1, 4):
         for a, b in zip(out[0][0], out[k][0]):
             assert_array_equal(a, b)
@@ -303,8 +312,9 @@ def test_wide_ridge_against_refits(n, d, alpha, weighted, fit_intercept, core, m
         close(gl.dfbeta[gi], b_full - mb, rtol=1e-8, atol=1e-10)
         close(gl.loo_resid[gi], y[~keep] - m.predict(X[~keep]), rtol=1e-8)
     Xt = r0.normal(size=(4, d))
-    close(r.prediction_change(Xt), dfb[:, 1:] @ Xt.T + dfb[:, :1] if fit_intercept else dfb @ Xt.T,
-          rtol=1e-8, atol=1e-10)
+    close(
+        r.prediction_change(Xt), dfb[:, 1:] @ Xt.T + dfb[:, :1] if fit_intercept else dfb @ Xt.T, rtol=1e-8, atol=1e-10
+    )
 
 
 @variants
@@ -320,9 +330,15 @@ def test_dual_and_primal_forms_agree(weighted, core, monkeypatch):
     for form in (core.LinearForm.primal, core.LinearForm.dual):
         fit, dfb = core.linear_fit(X, y, w, 2.0, True, 1, True, form)
         c = np.linspace(-1, 1, n)
-        outs[form] = (np.array(fit.hat), np.array(fit.resid), np.array(fit.coef), dfb,
-                      core.linear_dfbeta(X, fit, c, 1), core.linear_prediction_change(X, X[:5] * 2, fit, c, 1),
-                      np.asarray(fit.inv_gram_sd()))
+        outs[form] = (
+            np.array(fit.hat),
+            np.array(fit.resid),
+            np.array(fit.coef),
+            dfb,
+            core.linear_dfbeta(X, fit, c, 1),
+            core.linear_prediction_change(X, X[:5] * 2, fit, c, 1),
+            np.asarray(fit.inv_gram_sd()),
+        )
     for a, b in zip(*outs.values()):
         close(a, b)
 

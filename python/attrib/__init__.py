@@ -10,13 +10,21 @@ from __future__ import annotations
 from . import datasets
 from ._dispatch import core as _core_module
 from ._version import __version__
-from .exceptions import AttribWarning, ExactFitWarning, IllConditionedWarning, LeverageOneWarning
-from .exceptions import ConvergenceWarning, NotAtOptimumWarning, StoppedEarlyWarning, ThreadCountWarning, UtilityError
+from .exceptions import (
+    AttribWarning,
+    ConvergenceWarning,
+    ExactFitWarning,
+    IllConditionedWarning,
+    LeverageOneWarning,
+    NotAtOptimumWarning,
+    StoppedEarlyWarning,
+    ThreadCountWarning,
+    UtilityError,
+)
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
 from .shapley import ShapleyResult, data_shapley, knn_shapley
-
 
 __all__ = [
     "AttribWarning",

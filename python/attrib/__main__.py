@@ -15,28 +15,38 @@ def _demo(args) -> int:
     data = attrib.datasets.load_breast_cancer()
     X = (data.X - data.X.mean(axis=0)) / data.X.std(axis=0)
     y = data.y
-    print(f"attrib {attrib.__version__} ({attrib.build_info()['isa']} core) on the embedded Breast Cancer "
-          f"Wisconsin data: {X.shape[0]} tumours, {X.shape[1]} standardised features, target = benign.")
+    print(
+        f"attrib {attrib.__version__} ({attrib.build_info()['isa']} core) on the embedded Breast Cancer "
+        f"Wisconsin data: {X.shape[0]} tumours, {X.shape[1]} standardised features, target = benign."
+    )
     print(f"Model: ridge linear probability model, alpha = {args.alpha:g}, intercept unpenalised.\n")
     t0 = time.perf_counter()
     r = attrib.linear_loo(X, y, alpha=args.alpha)
     names = ["intercept", *data.feature_names]
     dfbetas = r.dfbetas
     elapsed = time.perf_counter() - t0
-    print(f"Exact leave-one-out for all {X.shape[0]} rows (leverages, PRESS residuals, Cook's distance, "
-          f"DFBETAS) in {elapsed * 1e3:.2f} ms, no refits.")
-    print(f"PRESS (leave-one-out) RMSE {np.sqrt(np.mean(r.loo_resid ** 2)):.4f} vs in-sample RMSE "
-          f"{np.sqrt(np.mean(r.resid ** 2)):.4f}.\n")
+    print(
+        f"Exact leave-one-out for all {X.shape[0]} rows (leverages, PRESS residuals, Cook's distance, "
+        f"DFBETAS) in {elapsed * 1e3:.2f} ms, no refits."
+    )
+    print(
+        f"PRESS (leave-one-out) RMSE {np.sqrt(np.mean(r.loo_resid**2)):.4f} vs in-sample RMSE "
+        f"{np.sqrt(np.mean(r.resid**2)):.4f}.\n"
+    )
     print(f"The {args.top} most influential tumours (Cook's distance):")
-    print(f"{'row':>5} {'label':>9} {'fitted':>7} {'LOO pred':>8} {'leverage':>8} {'Cook D':>8}  "
-          f"most moved coefficient (DFBETAS)")
+    print(
+        f"{'row':>5} {'label':>9} {'fitted':>7} {'LOO pred':>8} {'leverage':>8} {'Cook D':>8}  "
+        f"most moved coefficient (DFBETAS)"
+    )
     for i in r.top(args.top):
         j = int(np.argmax(np.abs(dfbetas[i])))
         label = "benign" if y[i] == 1 else "malignant"
         fitted = y[i] - r.resid[i]
         loo_pred = y[i] - r.loo_resid[i]
-        print(f"{i:>5} {label:>9} {fitted:>7.3f} {loo_pred:>8.3f} {r.hat[i]:>8.3f} {r.cooks_distance[i]:>8.4f}  "
-              f"{names[j]} ({dfbetas[i, j]:+.2f})")
+        print(
+            f"{i:>5} {label:>9} {fitted:>7.3f} {loo_pred:>8.3f} {r.hat[i]:>8.3f} {r.cooks_distance[i]:>8.4f}  "
+            f"{names[j]} ({dfbetas[i, j]:+.2f})"
+        )
     return 0
 
 

@@ -47,7 +47,7 @@ def or_empty(a: np.ndarray | None) -> np.ndarray:
 
 
 def describe_rows(rows: np.ndarray, what: str = "rows") -> str:
-    """"rows 3, 17 and 2 more": the first ten indices of a list, for messages."""
+    """ "rows 3, 17 and 2 more": the first ten indices of a list, for messages."""
     shown = ", ".join(str(int(i)) for i in rows[:10])
     more = f" and {rows.size - 10} more" if rows.size > 10 else ""
     return f"{what} {shown}{more}"

@@ -32,7 +32,15 @@ __all__ = [
     "resolve_n_jobs",
 ]
 
-_BAD_KINDS = {"O": "object", "U": "string", "S": "bytes", "c": "complex", "M": "datetime", "m": "timedelta", "V": "void"}
+_BAD_KINDS = {
+    "O": "object",
+    "U": "string",
+    "S": "bytes",
+    "c": "complex",
+    "M": "datetime",
+    "m": "timedelta",
+    "V": "void",
+}
 
 
 def _is_numeric_pandas(value) -> bool:
@@ -250,9 +258,7 @@ def encode_labels(y: np.ndarray, y_test: np.ndarray, *, min_classes: int = 2):
     `min_classes` classes. Test labels absent from y get code -1 (never a match)."""
     classes = np.unique(y)
     if classes.size < min_classes:
-        raise ValueError(
-            f"y must hold at least {min_classes} classes, got {classes.size} ({classes.tolist()[:5]})"
-        )
+        raise ValueError(f"y must hold at least {min_classes} classes, got {classes.size} ({classes.tolist()[:5]})")
     codes = np.searchsorted(classes, y).astype(np.int64)
     pos = np.clip(np.searchsorted(classes, y_test), 0, classes.size - 1)
     test_codes = np.where(classes[pos] == y_test, pos, -1).astype(np.int64)

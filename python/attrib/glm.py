@@ -131,7 +131,9 @@ def _read_estimator(est, X, sample_weight):
         penalty = params.get("penalty", "l2")
         l1_ratio = params.get("l1_ratio")
         if penalty not in ("l2", None, "deprecated") or (l1_ratio not in (None, 0, 0.0) and penalty != "l2"):
-            raise ValueError(f"LogisticRegression with penalty={penalty!r}, l1_ratio={l1_ratio!r}: only L2 (or none) is supported")
+            raise ValueError(
+                f"LogisticRegression with penalty={penalty!r}, l1_ratio={l1_ratio!r}: only L2 (or none) is supported"
+            )
         if params.get("class_weight") is not None:
             raise ValueError("LogisticRegression with class_weight is not supported; pass the weights as sample_weight")
         C = params.get("C", 1.0)
@@ -216,7 +218,9 @@ def _fit_options(prob: _Problem, core, **options):
     """The core's GlmFitOptions for this problem (family, penalty, intercept, threads), with
     ``options`` set on top (l2, max_iter, tol, polish)."""
     opts = core.GlmFitOptions(
-        family=getattr(core.GlmFamily, prob.family), l2=prob.l2, fit_intercept=prob.fit_intercept,
+        family=getattr(core.GlmFamily, prob.family),
+        l2=prob.l2,
+        fit_intercept=prob.fit_intercept,
         n_threads=prob.n_threads,
     )
     for name, value in options.items():
@@ -262,18 +266,29 @@ def _fit(prob: _Problem, start=None, *, max_iter=100, tol=FIT_TOL, polish=False,
     s = EMPTY if start is None else np.ascontiguousarray(start, dtype=np.float64)
     opts = _fit_options(prob, core, max_iter=max_iter, tol=tol, polish=polish)
     fit = core.glm_fit(
-        prob.X, prob.y, or_empty(prob.w), or_empty(prob.offset), s, _NO_HESSIAN if hessian is None else hessian,
+        prob.X,
+        prob.y,
+        or_empty(prob.w),
+        or_empty(prob.offset),
+        s,
+        _NO_HESSIAN if hessian is None else hessian,
         opts,
     )
     if not fit.converged:
         warnings.warn(
             f"the Newton fit stopped after {fit.n_iter} iterations with last step {fit.step_max:.2g} and gradient "
             f"{fit.grad_max:.2g} (tolerance {tol:.0e}); leave-one-out results may be inaccurate"
-            + ("; for logistic regression without a penalty this suggests (quasi-)separation: use C < inf"
-               if prob.family == "logistic" and prob.l2 == 0 else "")
-            + ("; for Poisson regression without a penalty this suggests rows with zero counts that a linear "
-               "function of X isolates (their coefficient runs to -inf): use C < inf"
-               if prob.family == "poisson" and prob.l2 == 0 else ""),
+            + (
+                "; for logistic regression without a penalty this suggests (quasi-)separation: use C < inf"
+                if prob.family == "logistic" and prob.l2 == 0
+                else ""
+            )
+            + (
+                "; for Poisson regression without a penalty this suggests rows with zero counts that a linear "
+                "function of X isolates (their coefficient runs to -inf): use C < inf"
+                if prob.family == "poisson" and prob.l2 == 0
+                else ""
+            ),
             ConvergenceWarning,
             stacklevel=4,
         )
@@ -318,9 +333,7 @@ def _refine_is_explicit(refine) -> bool:
             raise ValueError(f"refine must be >= 0 or a list of row indices, got {k}")
         return k > 0
     if isinstance(refine, (bool, np.bool_, numbers.Number)):
-        raise TypeError(
-            f"refine must be 'auto', an int >= 0 or an array of row indices, got {type(refine).__name__}"
-        )
+        raise TypeError(f"refine must be 'auto', an int >= 0 or an array of row indices, got {type(refine).__name__}")
     return True
 
 
@@ -617,8 +630,22 @@ class GLMLOOResult(AttributionResult):
     _values_name = "cooks_distance"
     _frame_columns = ("hat", "linear_predictor", "loo_linear_predictor", "cooks_distance")
 
-    def __init__(self, prob: _Problem, fit, method: str, core, polished: bool, *, hat, dcoef, loo_linear_predictor,
-                 leverage_one, refined, error_bound, cooks_distance=None):
+    def __init__(
+        self,
+        prob: _Problem,
+        fit,
+        method: str,
+        core,
+        polished: bool,
+        *,
+        hat,
+        dcoef,
+        loo_linear_predictor,
+        leverage_one,
+        refined,
+        error_bound,
+        cooks_distance=None,
+    ):
         self._prob = prob
         self._polished = polished  # the fit ends at the rounding floor (see _fit)
         self._guard = DataGuard(X=prob.X, y=prob.y, sample_weight=prob.w, offset=prob.offset)
@@ -696,7 +723,11 @@ class GLMLOOResult(AttributionResult):
         """
         if top_k is None:
             return self._loss_change(
-                self.dcoef, X_test, y_test, offset_test, max_bytes,
+                self.dcoef,
+                X_test,
+                y_test,
+                offset_test,
+                max_bytes,
                 "pass top_k= to get the k most helpful and harmful training rows per test point without it, split "
                 "X_test, or raise max_bytes",
             )
@@ -1006,7 +1037,16 @@ def influence(
     (169, 5)
     """
     res = glm_loo(
-        X, y, family, C, sample_weight, fit_intercept, method, refine=refine, refine_by=refine_by, offset=offset,
+        X,
+        y,
+        family,
+        C,
+        sample_weight,
+        fit_intercept,
+        method,
+        refine=refine,
+        refine_by=refine_by,
+        offset=offset,
         n_jobs=n_jobs,
     )
     return res.influence(X_test, y_test, top_k=top_k, offset_test=offset_test, max_bytes=max_bytes)

@@ -352,9 +352,7 @@ class LinearLOOResult(AttributionResult):
     def dfbetas(self) -> np.ndarray:
         """dfbeta scaled by s_(i) sqrt(diag((Z'WZ + P)^-1)) (statsmodels' ``dfbetas`` for OLS)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (
-                self.dfbeta / self._rscale / np.sqrt(self._sigma2_loo_u)[:, None] / self._sd_inv_gram[None, :]
-            )
+            return self.dfbeta / self._rscale / np.sqrt(self._sigma2_loo_u)[:, None] / self._sd_inv_gram[None, :]
 
     def prediction_change(self, X_test, *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
         """Change of the prediction at new points when each training row is removed.
@@ -380,7 +378,10 @@ class LinearLOOResult(AttributionResult):
         """
         Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
         check_dense_size(
-            self._X.shape[0], Xt.shape[0], max_bytes, "prediction_change",
+            self._X.shape[0],
+            Xt.shape[0],
+            max_bytes,
+            "prediction_change",
             "pass X_test in smaller batches or raise max_bytes",
         )
         self._check_unchanged()
@@ -444,9 +445,7 @@ class GroupLOOResult(AttributionResult):
             return quad / (base.n_params * base._sigma2_u)
 
 
-def linear_group_loo(
-    X, y, groups, alpha=0.0, sample_weight=None, fit_intercept=True, *, n_jobs=None
-) -> GroupLOOResult:
+def linear_group_loo(X, y, groups, alpha=0.0, sample_weight=None, fit_intercept=True, *, n_jobs=None) -> GroupLOOResult:
     """Exact leave-group-out for OLS, WLS or ridge: the fit without each group of rows at once.
 
     Woodbury: removing k rows costs one k x k Cholesky, never a refit.
