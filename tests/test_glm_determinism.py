@@ -66,3 +66,36 @@ def test_other_families_are_bitwise_equal_across_threads(big, family):
         runs.append((r.params_, r.hat, r.dcoef, r.influence(X[:200], y[:200])))
     for a, b in zip(*runs):
         assert_array_equal(a, b)
+
+
+def test_exact_loo_in_many_calls_equals_one_call(big, monkeypatch):
+    # Exact leave-one-out runs in short calls (so Ctrl-C takes effect between them), each a whole
+    # number of the core's blocks: the bits must be those of one call over every row.
+    X, y, w = (a[:3000] for a in big)
+    monkeypatch.setattr(attrib.glm, "EXACT_CALL_SECONDS", 1e-9)  # one block per thread per call
+    r = attrib.glm_loo(X, y, C=0.5, sample_weight=w, method="exact", n_jobs=2)
+    core = attrib._dispatch.core
+    one = core.glm_exact_loo(X, y, w, r._fit, list(range(3000)), 100, attrib.glm.EXACT_TOL, 2)
+    assert_array_equal(r.dcoef, one[0])
+    assert_array_equal(r.loo_linear_predictor, one[1])
+
+
+def test_ctrl_c_stops_exact_loo_within_a_second():
+    # 40,000 rows take about 20 s here; Ctrl-C must not wait for them (it waited 79 s before).
+    import os
+    import signal
+    import threading
+    import time
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40000, 20))
+    y = (rng.random(40000) < 1 / (1 + np.exp(-(X @ rng.normal(size=20) * 0.3)))).astype(float)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            attrib.glm_loo(X, y, method="exact")
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 0.5 + 1.0

@@ -161,6 +161,9 @@ void register_glm(py::module_& m) {
       "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "fit"_a, "rows"_a, "max_iter"_a, "tol"_a,
       "n_threads"_a);
 
+  m.def("glm_exact_block_rows", &attrib::glm_exact_block_rows, "n"_a,
+        "Rows glm_exact_loo solves together for n training rows (split row lists into multiples of it).");
+
   m.def(
       "glm_loss_change",
       [](const CRef& X_test, const VRef& y_test, const VRef& offset_test, const attrib::GlmFit& fit, const CRef& D,

@@ -132,7 +132,7 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
 
   // Leave-one-out problems per block: each iteration costs two n x d x B matrix products for the
   // whole block. B depends only on n, so the blocks (and the bits) are the same for any thread count.
-  const Index B = std::clamp<Index>((Index(1) << 20) / std::max<Index>(n, 1), 8, 64);
+  const Index B = glm_exact_block_rows(n);
   const Index n_blocks = (m_rows + B - 1) / B;
   parallel_for(n_blocks, n_threads, [&](Index blk) {
     const Index j0 = blk * B, k = std::min(B, m_rows - j0);

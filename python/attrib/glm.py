@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -388,12 +389,35 @@ def _auto_refine(family: str, quad, hat, step_sq, w, n_params: int) -> tuple[np.
     return np.sort(top[:k]).astype(np.int64), float(np.sqrt(max(left[k], 0.0)))
 
 
+#: Exact leave-one-out runs in calls of about this many seconds (see _exact_rows).
+EXACT_CALL_SECONDS = 0.2
+
+
+def _no_rows(fit):
+    p = len(fit.coef) + int(fit.fit_intercept)
+    return np.empty((0, p)), np.empty(0), np.empty(0, np.int32), np.empty(0, bool)
+
+
 def _exact_rows(prob: _Problem, fit, rows: np.ndarray, lev1: np.ndarray, max_iter: int, core, stacklevel: int):
     """Exact leave-one-out of the listed rows: (dcoef rows, their leave-one-out linear predictors).
     Rows that cannot be left out or did not converge are NaN, each kind in one warning."""
-    d, eta, _, converged = core.glm_exact_loo(
-        prob.X, prob.y, or_empty(prob.w), fit, rows.tolist(), max_iter, EXACT_TOL, prob.n_threads
-    )
+    # In calls of about EXACT_CALL_SECONDS, so that Ctrl-C (raised when a call returns) takes effect
+    # within a fraction of a second; each call a whole number of the core's blocks, which keeps the
+    # bits those of a single call.
+    block = int(core.glm_exact_block_rows(prob.X.shape[0]))
+    threads = prob.n_threads if prob.n_threads > 0 else int(core.default_num_threads())
+    parts, start, n_blocks = [], 0, max(1, threads)
+    while start < rows.size:
+        stop = min(rows.size, start + n_blocks * block)
+        t0 = time.perf_counter()
+        parts.append(
+            core.glm_exact_loo(
+                prob.X, prob.y, or_empty(prob.w), fit, rows[start:stop].tolist(), max_iter, EXACT_TOL, prob.n_threads
+            )
+        )
+        elapsed, start = time.perf_counter() - t0, stop
+        n_blocks = max(1, min(4 * n_blocks, int(n_blocks * EXACT_CALL_SECONDS / max(elapsed, 1e-6))))
+    d, eta, _, converged = (np.concatenate(a) for a in zip(*parts)) if parts else _no_rows(fit)
     warn_leverage_one(rows[lev1[rows]], stacklevel=stacklevel + 1)
     bad = rows[~converged & ~lev1[rows]]
     if bad.size:

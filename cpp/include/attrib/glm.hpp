@@ -11,6 +11,7 @@
 
 #include "attrib/common.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -117,6 +118,10 @@ struct GlmExactLoo {
   std::vector<std::int32_t> n_iter;  ///< iterations each row took
   std::vector<std::uint8_t> converged;
 };
+
+/// Rows glm_exact_loo solves together (a function of n only, so the blocks and the bits are the
+/// same for any thread count and for any split of the row list into multiples of it).
+inline Index glm_exact_block_rows(Index n) { return std::clamp<Index>((Index(1) << 20) / std::max<Index>(n, 1), 8, 64); }
 
 /// Solves every listed row's leave-one-out problem (s_i = 0) to convergence. Rows are processed in
 /// fixed blocks of columns: each iteration evaluates the leave-one-out gradients of a whole block
