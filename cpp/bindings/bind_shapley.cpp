@@ -137,6 +137,20 @@ void register_shapley(py::module_& m) {
       "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "k"_a, "soft_label"_a,
       "n_classes"_a, "n_threads"_a);
 
+  m.def("knn_test_chunk", &attrib::knn_test_chunk, "n"_a,
+        "Test points per accumulation chunk of knn_shapley_accumulate for n training points.");
+
+  m.def(
+      "knn_shapley_accumulate",
+      [](const CRef& X, const VRef& x_sq, const LRef& y, const CRef& X_test, const LRef& y_test, std::int64_t k,
+         bool soft_label, std::int64_t n_classes, std::int64_t chunk, int n_threads, Eigen::Ref<Eigen::VectorXd> acc) {
+        py::gil_scoped_release nogil;
+        attrib::knn_shapley_accumulate(X, x_sq, y, X_test, y_test, k, soft_label, n_classes, chunk, n_threads, acc);
+      },
+      "X"_a.noconvert(), "x_sq"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(),
+      "k"_a, "soft_label"_a, "n_classes"_a, "chunk"_a, "n_threads"_a, "acc"_a.noconvert(),
+      "Adds the per-test-point KNN-Shapley values of X_test's rows to acc (see the core's documentation).");
+
   using attrib::UtilityData;
   using attrib::UtilityParams;
   m.def(

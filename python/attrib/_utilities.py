@@ -24,7 +24,7 @@ from ._validation import (
 )
 from .exceptions import UtilityError
 
-__all__ = ["KNN_RANK_MAX_BYTES", "BuiltinUtility", "CallableUtility", "make_utility"]
+__all__ = ["KNN_RANK_MAX_BYTES", "BuiltinUtility", "CallableUtility", "knn_frame", "make_utility"]
 
 #: Largest n_test x n rank table the "knn" utility builds.
 KNN_RANK_MAX_BYTES = 2**31
@@ -73,7 +73,11 @@ class CallableUtility:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
             raise UtilityError(f"the utility returned {type(value).__name__} {value!r}, not a number, on "
                                f"{_describe(idx, where)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # e.g. the integer 10**400
+            raise UtilityError(f"the utility returned a number too large for float64 ({_short(value)}) on "
+                               f"{_describe(idx, where)}") from None
         if not math.isfinite(value):
             raise UtilityError(f"the utility returned {value} on {_describe(idx, where)}")
         return value
@@ -114,6 +118,11 @@ class CallableUtility:
             idx = np.flatnonzero(masks[s]).astype(np.int64)
             u[s] = self(idx, f"subset {first + s} (seed {seed})") if idx.size else self.empty()
         return masks, u, count
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
 
 
 def _describe(idx, where) -> str:
@@ -180,15 +189,61 @@ def _logistic(core, params, X, y, X_test, y_test, *, C, **_):
     return core.UtilityData(X, codes, X_test, test_codes)
 
 
+def _pow2_scale(amax: float) -> float:
+    """A power of two p with amax * p in [0.5, 1) (1.0 for amax 0): multiplying by it is exact."""
+    if not amax > 0 or not math.isfinite(amax):
+        return 1.0
+    _, e = math.frexp(amax)
+    return math.ldexp(1.0, -e)
+
+
+def knn_frame(X: np.ndarray, X_test: np.ndarray):
+    """X and X_test moved and scaled so that the distance shortcut |x|^2 - 2 x.t ranks safely.
+
+    The KNN kernels rank training points by |x|^2 - 2 x.t (one GEMM per block of test points),
+    which loses every digit when the data share a large offset (|x| >> |x - t|) and overflows or
+    underflows at extreme scales. Ranking is invariant under a common translation and a positive
+    scale, so the data are (1) scaled by a power of two (exact) so that the largest |entry| is
+    below 1, (2) moved by a per-column shift close to the training mean, rounded to a grid of
+    2^-10 of the column's spread, so that the subtraction is exact for data on a grid (exact
+    distance ties stay ties) and the remaining offset is far below the spread, and (3) scaled by
+    one power of two so that the largest |entry| lies in [0.5, 1). Returns C-contiguous float64
+    copies (X', X_test') and the squared row norms of X'.
+    """
+    p = _pow2_scale(max(float(np.max(np.abs(X))), float(np.max(np.abs(X_test)))))
+    Xp, Tp = X * p, X_test * p
+    mean = Xp.mean(axis=0)
+    spread = np.max(np.abs(Xp - mean), axis=0)
+    shift = np.empty_like(mean)
+    for j in range(mean.size):
+        if spread[j] > 0:
+            q = math.ldexp(1.0, math.frexp(spread[j])[1] - 11)  # 2^-10 of the spread, a power of two
+            r = mean[j] / q
+            shift[j] = round(r) * q if abs(r) < 2.0**52 else mean[j]
+        else:
+            shift[j] = Xp[0, j]  # a constant column: exactly 0 after the shift
+    Xp -= shift
+    Tp -= shift
+    s = _pow2_scale(max(float(np.max(np.abs(Xp))), float(np.max(np.abs(Tp)))))
+    if s != 1.0:
+        Xp *= s
+        Tp *= s
+    Xp, Tp = np.ascontiguousarray(Xp), np.ascontiguousarray(Tp)
+    return Xp, Tp, np.einsum("ij,ij->i", Xp, Xp)
+
+
 def _knn(core, params, X, y, X_test, y_test, *, k, n_threads, **_):
     _, classes, codes, test_codes = _class_codes(y, y_test, X.shape[0], X_test.shape[0])
-    params.k = check_positive(k, "k", integer=True)
+    # A subset has at most n points, so K >= n votes with all of them: capping K at n changes
+    # nothing, and keeps the per-test-point heaps (n_test x K) at most n_test x n.
+    params.k = min(check_positive(k, "k", integer=True), X.shape[0])
     params.n_classes = int(classes.size)
     need = core.knn_rank_itemsize * X.shape[0] * X_test.shape[0]
     if need > KNN_RANK_MAX_BYTES:
         raise ValueError(f"the knn utility needs an n_test x n rank table of {need / 2**30:.1f} GiB; "
                          "use fewer test points, or attrib.knn_shapley (exact, streaming)")
-    ranks = core.knn_ranks(X, X_test, n_threads)
+    Xc, Tc, _ = knn_frame(X, X_test)
+    ranks = core.knn_ranks(Xc, Tc, n_threads)
     return core.UtilityData(X, codes, X_test, test_codes, ranks)
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "NotAtOptimumWarning",
     "StoppedEarlyWarning",
     "ThreadCountWarning",
+    "UndefinedValueWarning",
     "UtilityError",
 ]
 
@@ -52,3 +53,8 @@ class ThreadCountWarning(AttribWarning):
 
 class UtilityError(ValueError):
     """A utility raised, or returned NaN, inf or a non-number; the message names the subset."""
+
+
+class UndefinedValueWarning(AttribWarning):
+    """Some Monte Carlo values could not be estimated from the samples drawn (Banzhaf/MSR: a point
+    that was in every sampled subset, or in none); they are NaN with an infinite standard error."""
