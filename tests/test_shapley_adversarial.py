@@ -310,7 +310,7 @@ def test_huge_integer_arguments_are_clear_value_errors(data):
 
 def test_knn_utility_caps_k_at_n(data):
     X, _, b = data
-    big = attrib.data_shapley(X[:40], b[:40], X[40:70], b[40:70], utility="knn", k=10**7, max_permutations=4,
+    big = attrib.data_shapley(X[:40], b[:40], X[40:70], b[40:70], utility="knn", k=2**40, max_permutations=4,
                               progress=False)
     at_n = attrib.data_shapley(X[:40], b[:40], X[40:70], b[40:70], utility="knn", k=40, max_permutations=4,
                                progress=False)
@@ -343,3 +343,22 @@ def test_positive_constrained_estimators_keep_the_constraint(data, name):
     assert_allclose(res.values.sum(), full, rtol=1e-10)
     free = getattr(linear_model, name)().fit(Xs, ys).score(Xt, yt)
     assert abs(full - free) > 1e-3
+
+
+def test_ctrl_c_cancels_a_long_builtin_block():
+    # logistic with n = 4000: one permutation (a warm-started Newton fit per prefix) takes seconds,
+    # so the block in flight is cancelled (and discarded) shortly after Ctrl-C.
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(4000, 10))
+    y = (X[:, 0] + rng.normal(size=4000) > 0).astype(int)
+    Xt = rng.normal(size=(300, 10))
+    yt = (Xt[:, 0] > 0).astype(int)
+    timer = _sigint_after(0.3)
+    t0 = time.perf_counter()
+    try:
+        with pytest.warns(StoppedEarlyWarning, match="interrupted"):
+            res = attrib.data_shapley(X, y, Xt, yt, utility="logistic", max_permutations=1000, progress=False)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 2.0
+    assert res.stopped_by == "interrupted" and not res.converged

@@ -12,6 +12,9 @@ import time
 
 __all__ = ["BlockSizer", "DeferredInterrupt", "Progress", "format_seconds"]
 
+#: Seconds a block in flight may still run after Ctrl-C before it is cancelled (and discarded).
+CANCEL_GRACE = 0.5
+
 #: Wall-clock seconds a block of work aims at: short enough that Ctrl-C and time budgets take
 #: effect promptly, long enough that the Python loop between blocks costs little.
 BLOCK_SECONDS = 0.25
@@ -91,7 +94,51 @@ class DeferredInterrupt:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         return False
+
+    _pool = None
+
+    def run(self, call, token_factory=None):
+        """``call(token)``, interruptible although the kernel holds no GIL.
+
+        With this object owning SIGINT and a ``token_factory`` (the core's CancelToken), the kernel
+        runs in a worker thread while the main thread waits in short, signal-aware joins; after
+        Ctrl-C the block may finish within :data:`CANCEL_GRACE` seconds, else its token is set and
+        the kernel stops at its next step. ``call`` returns None for a cancelled block; then, or on a
+        second Ctrl-C, this raises KeyboardInterrupt (the block is discarded, completed ones kept).
+        Otherwise ``call(None)`` runs directly.
+        """
+        if self._previous is None or token_factory is None:
+            out = call(None)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+            from concurrent.futures import TimeoutError as FutureTimeout
+
+            if self._pool is None:  # one worker for the whole run: its OpenMP team stays warm
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attrib-block")
+            token = token_factory()
+            future = self._pool.submit(call, token)
+            hit_at = None
+            try:
+                while True:
+                    try:
+                        out = future.result(timeout=0.05)
+                        break
+                    except FutureTimeout:
+                        if self.hit and hit_at is None:
+                            hit_at = time.perf_counter()
+                        if hit_at is not None and time.perf_counter() - hit_at >= CANCEL_GRACE:
+                            token.cancel()
+            except BaseException:
+                token.cancel()  # a second Ctrl-C: stop the kernel before unwinding
+                future.exception()
+                raise
+        if out is None:
+            raise KeyboardInterrupt
+        return out
 
 
 class BlockSizer:

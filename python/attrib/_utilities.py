@@ -46,13 +46,20 @@ class BuiltinUtility:
     def full(self) -> float:
         return float(self.prefixes(np.arange(self.n))[-1])
 
-    def permutations(self, seed, first, count, antithetic, truncation, n_threads):
-        perms, U, evaluated = self.core.walk_permutations(self.data, self.params, seed, first, count, antithetic,
-                                                          truncation, n_threads)
+    def permutations(self, seed, first, count, antithetic, truncation, n_threads, cancel=None):
+        """(perms, U, evaluations), or None when ``cancel`` (a core CancelToken) was set."""
+        out = self.core.walk_permutations(self.data, self.params, seed, first, count, antithetic, truncation,
+                                          n_threads, cancel)
+        if out is None:
+            return None
+        perms, U, evaluated = out
         return perms, U, int(evaluated.sum())
 
-    def subsets(self, seed, first, count, n_threads):
-        masks, u = self.core.evaluate_subsets(self.data, self.params, seed, first, count, n_threads)
+    def subsets(self, seed, first, count, n_threads, cancel=None):
+        out = self.core.evaluate_subsets(self.data, self.params, seed, first, count, n_threads, cancel)
+        if out is None:
+            return None
+        masks, u = out
         return masks, u, count
 
 
@@ -90,7 +97,7 @@ class CallableUtility:
     def full(self) -> float:
         return self(np.arange(self.n, dtype=np.int64), "the full training set")
 
-    def permutations(self, seed, first, count, antithetic, truncation, n_threads):
+    def permutations(self, seed, first, count, antithetic, truncation, n_threads, cancel=None):
         t = truncation  # the same rule as the core's truncation_fires
         perms = self.core.random_permutations(seed, first, count, self.n, antithetic)
         U = np.empty((count, self.n + 1))
@@ -111,7 +118,7 @@ class CallableUtility:
             U[p, k + 1:] = U[p, min(k, self.n)]
         return perms, U, evaluated
 
-    def subsets(self, seed, first, count, n_threads):
+    def subsets(self, seed, first, count, n_threads, cancel=None):
         masks = self.core.random_subsets(seed, first, count, self.n)
         u = np.empty(count)
         for s in range(count):

@@ -606,10 +606,11 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
         trunc.burn_in = math.ceil(truncation_burn_in * n)
 
     moments: MSRMoments | PermutationMoments
-    weights = semivalue_weights(n, kind, beta_a, beta_b) if kind != "banzhaf" else None
+    weights = np.ones(n)
     if kind == "banzhaf":
         moments = MSRMoments(n)
     else:
+        weights = semivalue_weights(n, kind, beta_a, beta_b)
         moments = PermutationMoments(n, weights, antithetic)
     # Antithetic pairs are one sample; permutations are always drawn in whole pairs.
     per_sample = 2 if antithetic else 1
@@ -647,14 +648,18 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
                 remaining_s = None if limit == math.inf else limit - (time.perf_counter() - t_start)
                 count = sizer.next(None if max_permutations is None else max_permutations - drawn, remaining_s)
                 t_block = time.perf_counter()
+                tokens = core.CancelToken if isinstance(util, BuiltinUtility) else None
                 if kind == "banzhaf":
-                    masks, u, evals = util.subsets(seed, drawn, count, n_threads)
+                    masks, u, evals = interrupt.run(
+                        lambda token: util.subsets(seed, drawn, count, n_threads, token), tokens)  # noqa: B023
                     moments.add_block(masks, u)
                     if not moments.finite():
                         raise _overflow_error_subsets(masks, u, drawn, seed)
                     bmin, bmax = float(np.min(u)), float(np.max(u))
                 else:
-                    perms, U, evals = util.permutations(seed, drawn, count, antithetic, trunc, n_threads)
+                    perms, U, evals = interrupt.run(
+                        lambda token: util.permutations(seed, drawn, count, antithetic, trunc, n_threads, token),  # noqa: B023
+                        tokens)
                     moments.add_block(perms, U)
                     if not moments.finite():
                         raise _overflow_error_permutations(perms, U, weights, drawn, seed)
