@@ -102,7 +102,7 @@ void accumulate_soft(const std::vector<std::uint32_t>& order, const std::vector<
 
 }  // namespace
 
-Index knn_test_chunk(Index n) { return std::clamp<Index>((Index(1) << 20) / std::max<Index>(n, 1), 1, 64); }
+Index knn_test_chunk(Index n) { return std::clamp<Index>((Index(1) << 19) / std::max<Index>(n, 1), 1, 16); }
 
 void knn_shapley_accumulate(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& x_sq,
                             const Eigen::Ref<const LabelVector>& y, const Eigen::Ref<const RowMatrixXd>& X_test,

@@ -175,5 +175,7 @@ class BlockSizer:
             size = min(size, self._round(max(remaining_seconds, 0.0) / self.per_item))
         size = max(size, self.minimum)
         if remaining_items is not None:
+            if remaining_items - size < size // 4 and remaining_items <= self.maximum and remaining_seconds is None:
+                size = remaining_items  # no tiny last block: take the tail now
             size = min(size, remaining_items)
         return size

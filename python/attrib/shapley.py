@@ -352,7 +352,9 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     chunk = int(core.knn_test_chunk(n))
     threads = core.default_num_threads() if n_threads < 0 else n_threads
     max_chunks = max(1, _KNN_PARTIAL_BYTES // (8 * n))  # a call holds one length-n partial row per chunk
-    sizer = BlockSizer(chunk * max(1, threads), minimum=chunk, maximum=chunk * max_chunks, multiple=chunk)
+    # First block: about 2^25 flop-equivalents (n (d + 16) per test point), at least a chunk per thread.
+    first = max(chunk * max(1, threads), -(-(2**25) // (n * (d + 16))))
+    sizer = BlockSizer(first, minimum=chunk, maximum=chunk * max_chunks, multiple=chunk)
     acc = np.zeros(n)
     done = 0
     stopped_by = "exact"
