@@ -143,7 +143,7 @@ class DeferredInterrupt:
 
 class BlockSizer:
     """Block sizes (in work items) that aim at :data:`BLOCK_SECONDS` per block, from the measured
-    time per item. Sizes grow at most 4x per block (a first block of a cheap game must not
+    time per item. Sizes grow at most 16x per block (a first block of a cheap game must not
     mis-estimate), are multiples of `multiple`, at least `minimum` (e.g. one item per thread)
     and at most `maximum` (memory). Results must not depend on the sizes; the caller ensures that."""
 
@@ -166,7 +166,7 @@ class BlockSizer:
         per_item = max(seconds, 1e-7) / items
         self.per_item = per_item if not math.isfinite(self.per_item) else 0.5 * (self.per_item + per_item)
         want = self.seconds / self.per_item
-        self.size = min(self.maximum, max(self.minimum, self._round(min(want, 4 * self.size))))
+        self.size = min(self.maximum, max(self.minimum, self._round(min(want, 16 * self.size))))
 
     def next(self, remaining_items: int | None = None, remaining_seconds: float | None = None) -> int:
         """The next block's size: no more than what is left, and no more than fits the time left."""

@@ -73,6 +73,7 @@ class PermutationMoments:
         self.mean = np.zeros(n)
         self.m2 = np.zeros(n)
         self._pending = np.zeros((0, n))
+        self._cache = None
 
     @staticmethod
     def marginals(utilities: np.ndarray) -> np.ndarray:
@@ -96,11 +97,14 @@ class PermutationMoments:
         for u0 in range(0, full, UNIT):
             self.count, self.mean, self.m2 = _merge(self.count, self.mean, self.m2, *_summary(samples[u0:u0 + UNIT]))
         self._pending = samples[full:].copy()
+        self._cache = None
 
     def _current(self):
         if not self._pending.shape[0]:
             return self.count, self.mean, self.m2
-        return _merge(self.count, self.mean, self.m2, *_summary(self._pending))
+        if self._cache is None:
+            self._cache = _merge(self.count, self.mean, self.m2, *_summary(self._pending))
+        return self._cache
 
     def finite(self) -> bool:
         """Whether the running sums are finite (utilities so large that they overflow are not)."""
@@ -133,6 +137,7 @@ class MSRMoments:
         self.state = {True: (z.copy(), z.copy(), z.copy()), False: (z.copy(), z.copy(), z.copy())}
         self._masks = np.zeros((0, n), bool)
         self._u = np.zeros(0)
+        self._cache = None
 
     @staticmethod
     def _unit(state, masks, u):
@@ -155,11 +160,14 @@ class MSRMoments:
         for u0 in range(0, full, UNIT):
             self.state = self._unit(self.state, masks[u0:u0 + UNIT], u[u0:u0 + UNIT])
         self._masks, self._u = masks[full:].copy(), u[full:].copy()
+        self._cache = None
 
     def _current(self):
         if not self._u.size:
             return self.state
-        return self._unit(self.state, self._masks, self._u)
+        if self._cache is None:
+            self._cache = self._unit(self.state, self._masks, self._u)
+        return self._cache
 
     def finite(self) -> bool:
         st = self._current()

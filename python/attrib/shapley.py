@@ -59,6 +59,8 @@ _STATUS = {"converged": "standard error target reached", "max_permutations": "ma
            "exact": "exact", "": ""}
 #: The largest integer a count or size argument may take (the core's 64-bit indices).
 _INT_MAX = 2**62
+#: data_shapley: a first block (time per sample unknown) over at least this many points runs cancellable.
+_LONG_FIRST_BLOCK_N = 1000
 #: knn_shapley: the most bytes of per-chunk partial sums one kernel call holds.
 _KNN_PARTIAL_BYTES = 64 * 2**20
 #: The built-in utilities' hyperparameter defaults, read from the compiled core.
@@ -650,7 +652,12 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
                 remaining_s = None if limit == math.inf else limit - (time.perf_counter() - t_start)
                 count = sizer.next(None if max_permutations is None else max_permutations - drawn, remaining_s)
                 t_block = time.perf_counter()
-                tokens = core.CancelToken if isinstance(util, BuiltinUtility) else None
+                # A block that may run long (its minimum takes seconds, e.g. logistic at n = 5000)
+                # runs in a worker thread, cancellable after Ctrl-C; short ones run here (no thread
+                # hand-off, no second OpenMP team competing for the cores).
+                per = sizer.per_item
+                long_block = per * count > 0.5 if math.isfinite(per) else n >= _LONG_FIRST_BLOCK_N
+                tokens = core.CancelToken if isinstance(util, BuiltinUtility) and long_block else None
                 if kind == "banzhaf":
                     masks, u, evals = interrupt.run(
                         lambda token: util.subsets(seed, drawn, count, n_threads, token), tokens)  # noqa: B023
