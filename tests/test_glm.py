@@ -521,6 +521,15 @@ def test_fitted_estimators_supply_the_hyperparameters(rng):
     assert_close(attrib.glm_loo(Xp, yp, pr).dcoef, attrib.glm_loo(Xp, yp, "poisson", C=1 / (0.02 * 150)).dcoef)
 
 
+@pytest.mark.parametrize("cls", [Ridge, LinearRegression])
+def test_constrained_estimators_are_refused(rng, cls):
+    # positive=True is a constrained fit: its leave-one-out is not the unconstrained formula's.
+    X = rng.normal(size=(60, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=60)
+    with pytest.raises(ValueError, match=r"positive=True\) is a constrained fit"):
+        attrib.glm_loo(X, y, cls(positive=True).fit(X, y))
+
+
 def test_estimator_not_at_optimum_is_refitted_with_a_warning(rng):
     X, y = logistic_data(rng, n=150, d=4)
     loose = LogisticRegression(C=1.0, tol=1e-2, max_iter=3)

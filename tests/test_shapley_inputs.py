@@ -129,7 +129,8 @@ def test_ctrl_c_returns_partial_unconverged_result():
         return float(np.sum(idx))
 
     with pytest.warns(StoppedEarlyWarning, match="interrupted"):
-        res = attrib.data_shapley(6, utility=utility, max_permutations=1000, rtol=None, progress=False)
+        res = attrib.data_shapley(6, utility=utility, max_permutations=1000, rtol=None, progress=False,
+                                  block_size=32)
     assert not res.converged and res.status == "interrupted"
     assert res.n_samples == 32  # whole blocks only
     assert_allclose(res.values, np.arange(6.0))  # additive game: exact from any permutation
@@ -138,15 +139,16 @@ def test_ctrl_c_returns_partial_unconverged_result():
 def test_time_budget_stops_unconverged(reg):
     X, y, Xt, yt = reg
     with pytest.warns(StoppedEarlyWarning, match="time budget"):
-        res = attrib.data_shapley(X, y, Xt, yt, rtol=1e-9, time_budget=1e-6, progress=False)
+        res = attrib.data_shapley(X, y, Xt, yt, rtol=1e-9, time_budget=1e-6, progress=False, block_size=32)
     assert not res.converged and res.n_samples == 32
 
 
 def test_stderr_target_converges(reg):
     X, y, Xt, yt = reg
-    res = attrib.data_shapley(X, y, Xt, yt, rtol=0.2, progress=False)
-    assert res.converged and res.status == "standard error target reached"
-    assert res.stderr.max() <= 0.2 * np.abs(res.values).max()
+    res = attrib.data_shapley(X, y, Xt, yt, rtol=0.2, progress=False, block_size=32)
+    assert res.converged and res.status == "standard error target reached" and res.stopped_by == "converged"
+    assert res.stderr.max() <= res.target_stderr and res.max_stderr == res.stderr.max()
+    assert res.target_stderr >= 0.2 * np.abs(res.values).max()
     assert res.n_samples >= 64 and res.n_samples % 32 == 0
     res = attrib.data_shapley(X, y, Xt, yt, rtol=None, atol=0.05, progress=False)
     assert res.converged and res.stderr.max() <= 0.05

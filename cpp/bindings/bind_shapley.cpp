@@ -79,6 +79,12 @@ void register_utility_types(py::module_& m) {
       .def_readonly("m", &UtilityData::m);
   m.attr("knn_rank_itemsize") = sizeof(attrib::KnnRank);
 
+  py::class_<attrib::CancelToken>(m, "CancelToken", py::module_local(),
+                                  "Set from another thread to abandon a block in flight (Ctrl-C).")
+      .def(py::init<>())
+      .def("cancel", &attrib::CancelToken::cancel)
+      .def("requested", &attrib::CancelToken::requested);
+
   using attrib::Truncation;
   py::class_<Truncation>(m, "Truncation", py::module_local(), "TMC-Shapley truncation of a permutation walk.")
       .def(py::init<>())
@@ -137,34 +143,53 @@ void register_shapley(py::module_& m) {
       "X"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(), "k"_a, "soft_label"_a,
       "n_classes"_a, "n_threads"_a);
 
+  m.def("knn_test_chunk", &attrib::knn_test_chunk, "n"_a,
+        "Test points per accumulation chunk of knn_shapley_accumulate for n training points.");
+
+  m.def(
+      "knn_shapley_accumulate",
+      [](const CRef& X, const VRef& x_sq, const LRef& y, const CRef& X_test, const LRef& y_test, std::int64_t k,
+         bool soft_label, std::int64_t n_classes, std::int64_t chunk, int n_threads, Eigen::Ref<Eigen::VectorXd> acc) {
+        py::gil_scoped_release nogil;
+        attrib::knn_shapley_accumulate(X, x_sq, y, X_test, y_test, k, soft_label, n_classes, chunk, n_threads, acc);
+      },
+      "X"_a.noconvert(), "x_sq"_a.noconvert(), "y"_a.noconvert(), "X_test"_a.noconvert(), "y_test"_a.noconvert(),
+      "k"_a, "soft_label"_a, "n_classes"_a, "chunk"_a, "n_threads"_a, "acc"_a.noconvert(),
+      "Adds the per-test-point KNN-Shapley values of X_test's rows to acc (see the core's documentation).");
+
   using attrib::UtilityData;
   using attrib::UtilityParams;
   m.def(
       "walk_permutations",
       [](const UtilityData& data, const UtilityParams& params, std::uint64_t seed, std::int64_t first_id,
-         std::int64_t count, bool antithetic, const attrib::Truncation& truncation, int n_threads) {
+         std::int64_t count, bool antithetic, const attrib::Truncation& truncation, int n_threads,
+         const attrib::CancelToken* cancel) -> py::object {
         attrib::PermutationWalks w;
         {
           py::gil_scoped_release nogil;
-          w = attrib::walk_permutations(data, params, seed, first_id, count, antithetic, truncation, n_threads);
+          w = attrib::walk_permutations(data, params, seed, first_id, count, antithetic, truncation, n_threads,
+                                        cancel);
         }
+        if (w.cancelled) return py::none();  // incomplete: the caller discards the block
         return py::make_tuple(py::cast(std::move(w.perms)), py::cast(std::move(w.utilities)),
                               py::cast(std::move(w.evaluated)));
       },
-      "data"_a, "params"_a, "seed"_a, "first_id"_a, "count"_a, "antithetic"_a, "truncation"_a, "n_threads"_a);
+      "data"_a, "params"_a, "seed"_a, "first_id"_a, "count"_a, "antithetic"_a, "truncation"_a, "n_threads"_a,
+      "cancel"_a = nullptr);
 
   m.def(
       "evaluate_subsets",
       [](const UtilityData& data, const UtilityParams& params, std::uint64_t seed, std::int64_t first_id,
-         std::int64_t count, int n_threads) {
+         std::int64_t count, int n_threads, const attrib::CancelToken* cancel) -> py::object {
         attrib::SubsetSamples s;
         {
           py::gil_scoped_release nogil;
-          s = attrib::evaluate_subsets(data, params, seed, first_id, count, n_threads);
+          s = attrib::evaluate_subsets(data, params, seed, first_id, count, n_threads, cancel);
         }
+        if (s.cancelled) return py::none();  // incomplete: the caller discards the block
         return py::make_tuple(py::cast(std::move(s.masks)), py::cast(std::move(s.utilities)));
       },
-      "data"_a, "params"_a, "seed"_a, "first_id"_a, "count"_a, "n_threads"_a);
+      "data"_a, "params"_a, "seed"_a, "first_id"_a, "count"_a, "n_threads"_a, "cancel"_a = nullptr);
 
   m.def(
       "walk_order",

@@ -102,37 +102,41 @@ void accumulate_soft(const std::vector<std::uint32_t>& order, const std::vector<
 
 }  // namespace
 
-Eigen::VectorXd knn_shapley(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const LabelVector>& y,
-                            const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const LabelVector>& y_test,
-                            std::int64_t k, bool soft_label, std::int64_t n_classes, int n_threads) {
+Index knn_test_chunk(Index n) { return std::clamp<Index>((Index(1) << 19) / std::max<Index>(n, 1), 1, 16); }
+
+void knn_shapley_accumulate(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& x_sq,
+                            const Eigen::Ref<const LabelVector>& y, const Eigen::Ref<const RowMatrixXd>& X_test,
+                            const Eigen::Ref<const LabelVector>& y_test, std::int64_t k, bool soft_label,
+                            std::int64_t n_classes, Index chunk, int n_threads, Eigen::Ref<Eigen::VectorXd> acc) {
   const Index n = X.rows(), m_test = X_test.rows();
   if (n >= Index(UINT32_MAX)) throw std::invalid_argument("knn_shapley: too many training points");
-  if (n < 1 || m_test < 1 || X_test.cols() != X.cols() || y.size() != n || y_test.size() != m_test)
+  if (n < 1 || X_test.cols() != X.cols() || y.size() != n || y_test.size() != m_test || x_sq.size() != n ||
+      acc.size() != n)
     throw std::invalid_argument("knn_shapley: inconsistent shapes");
   if (k < 1) throw std::invalid_argument("knn_shapley: k must be >= 1");
+  if (chunk < 1) throw std::invalid_argument("knn_shapley: chunk must be >= 1");
   if (soft_label && n_classes < 1) throw std::invalid_argument("knn_shapley: n_classes must be >= 1");
+  if (m_test == 0) return;
 
-  // Fixed chunks of test points (independent of the thread count); each chunk sums its test
-  // points into its own length-n row, and rows are added in chunk order afterwards. At most
-  // ~64 MB of partial sums, so memory stays O(n) per chunk.
-  const Index max_chunks = std::clamp<Index>(Index(8'000'000) / std::max<Index>(n, 1), 1, 64);
-  const ChunkPlan plan = plan_chunks(m_test, 8, max_chunks);
-  RowMatrixXd partial = RowMatrixXd::Zero(plan.n_chunks, n);
-  const Eigen::VectorXd x_sq = X.rowwise().squaredNorm();
+  // Chunks of `chunk` test points (fixed by the caller, independent of the thread count); each
+  // chunk sums its test points into its own length-n row, rows are added in chunk order.
+  const Index n_chunks = (m_test + chunk - 1) / chunk;
+  RowMatrixXd partial = RowMatrixXd::Zero(n_chunks, n);
   const double K = double(k), inv_classes = soft_label ? 1.0 / double(n_classes) : 0.0;
   constexpr Index kTestBlock = 16;  // test points per distance GEMM
 
   // Tiny problems run serially (the parallel region would cost more); chunks stay the same, so
   // the result does not depend on that choice.
-  parallel_for(plan.n_chunks, n_threads, [&](Index c) {
+  parallel_for(n_chunks, n_threads, [&](Index c) {
     std::vector<std::uint32_t> order(static_cast<std::size_t>(n));
     std::vector<double> match(static_cast<std::size_t>(n));
     RadixRanker ranker(n);
     std::vector<double> key(static_cast<std::size_t>(n));
     RowMatrixXd G;
-    double* acc = partial.row(c).data();
-    for (Index t0 = plan.begin(c); t0 < plan.end(c); t0 += kTestBlock) {
-      const Index bt = std::min(kTestBlock, plan.end(c) - t0);
+    double* row = partial.row(c).data();
+    const Index c0 = c * chunk, c1 = std::min(m_test, c0 + chunk);
+    for (Index t0 = c0; t0 < c1; t0 += kTestBlock) {
+      const Index bt = std::min(kTestBlock, c1 - t0);
       // |x - t|^2 = |x|^2 - 2 x.t + |t|^2; the last term is the same for every x, so the
       // ranking needs only |x|^2 - 2 x.t, computed for a block of test points by one GEMM.
       G.noalias() = X * X_test.middleRows(t0, bt).transpose();  // n x bt
@@ -142,14 +146,23 @@ Eigen::VectorXd knn_shapley(const Eigen::Ref<const RowMatrixXd>& X, const Eigen:
         const std::int64_t label = y_test[t0 + j];
         for (Index i = 0; i < n; ++i) match[i] = y[order[i]] == label ? 1.0 : 0.0;
         if (soft_label)
-          accumulate_soft(order, match, K, inv_classes, acc);
+          accumulate_soft(order, match, K, inv_classes, row);
         else
-          accumulate_hard(order, match, K, acc);
+          accumulate_hard(order, match, K, row);
       }
     }
   }, n * m_test >= 65536);
+  for (Index c = 0; c < n_chunks; ++c) acc += partial.row(c).transpose();
+}
+
+Eigen::VectorXd knn_shapley(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const LabelVector>& y,
+                            const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const LabelVector>& y_test,
+                            std::int64_t k, bool soft_label, std::int64_t n_classes, int n_threads) {
+  const Index n = X.rows(), m_test = X_test.rows();
+  if (n < 1 || m_test < 1) throw std::invalid_argument("knn_shapley: inconsistent shapes");
+  const Eigen::VectorXd x_sq = X.rowwise().squaredNorm();
   Eigen::VectorXd values = Eigen::VectorXd::Zero(n);
-  for (Index c = 0; c < plan.n_chunks; ++c) values += partial.row(c).transpose();
+  knn_shapley_accumulate(X, x_sq, y, X_test, y_test, k, soft_label, n_classes, knn_test_chunk(n), n_threads, values);
   return values / double(m_test);
 }
 

@@ -24,7 +24,7 @@ void check_finite(double u, const char* where, std::int64_t id, Index k) {
 
 PermutationWalks walk_permutations(const UtilityData& data, const UtilityParams& params, std::uint64_t seed,
                                    std::int64_t first_id, std::int64_t count, bool antithetic,
-                                   const Truncation& truncation, int n_threads) {
+                                   const Truncation& truncation, int n_threads, const CancelToken* cancel) {
   if (count < 0 || first_id < 0) throw std::invalid_argument("walk_permutations: negative id range");
   const Index n = data.n;
   PermutationWalks out;
@@ -44,6 +44,7 @@ PermutationWalks walk_permutations(const UtilityData& data, const UtilityParams&
         check_finite(u[0], "permutation", id, 0);
         Index run = 0, k = 1;
         for (; k <= n; ++k) {
+          if (cancelled(cancel)) return;
           u[k] = walker->add(perm[k - 1]);
           check_finite(u[k], "permutation", id, k);
           if (k < n && truncation_fires(truncation, k, u[k], run)) break;
@@ -52,11 +53,13 @@ PermutationWalks walk_permutations(const UtilityData& data, const UtilityParams&
         for (Index j = k + 1; j <= n; ++j) u[j] = u[k];
       },
       count * n >= kMinParallelSteps);
+  out.cancelled = cancelled(cancel);
   return out;
 }
 
 SubsetSamples evaluate_subsets(const UtilityData& data, const UtilityParams& params, std::uint64_t seed,
-                               std::int64_t first_id, std::int64_t count, int n_threads) {
+                               std::int64_t first_id, std::int64_t count, int n_threads,
+                               const CancelToken* cancel) {
   if (count < 0 || first_id < 0) throw std::invalid_argument("evaluate_subsets: negative id range");
   const Index n = data.n;
   SubsetSamples out;
@@ -71,12 +74,15 @@ SubsetSamples evaluate_subsets(const UtilityData& data, const UtilityParams& par
         std::uint8_t* mask = out.masks.row(s).data();
         random_subset(seed, static_cast<std::uint64_t>(id), mask, n);
         double u = walker->reset();
-        for (Index i = 0; i < n; ++i)
+        for (Index i = 0; i < n; ++i) {
+          if (cancelled(cancel)) return;
           if (mask[i]) u = walker->add(i);
+        }
         check_finite(u, "subset", id, -1);
         out.utilities[s] = u;
       },
       count * n >= kMinParallelSteps);
+  out.cancelled = cancelled(cancel);
   return out;
 }
 

@@ -19,6 +19,7 @@ from .exceptions import (
     NotAtOptimumWarning,
     StoppedEarlyWarning,
     ThreadCountWarning,
+    UndefinedValueWarning,
     UtilityError,
 )
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
@@ -37,6 +38,7 @@ __all__ = [
     "ShapleyResult",
     "StoppedEarlyWarning",
     "ThreadCountWarning",
+    "UndefinedValueWarning",
     "UtilityError",
     "build_info",
     "data_shapley",

@@ -1,8 +1,11 @@
 """Running moments of Monte Carlo semivalue samples, merged block by block in block-id order.
 
-Each block of samples is reduced to (count, mean, M2) per point and merged with Chan et al.'s
-pairwise formula. The blocks are fixed ranges of sample ids, so the arithmetic, and hence every
-bit of the result, is the same for any thread count.
+Samples are reduced in fixed *units* of :data:`UNIT` consecutive sample ids (ids 0..15, 16..31, ...)
+to (count, mean, M2) per point, and units are merged in id order with Chan et al.'s pairwise
+formula. A block of work (one kernel call) may hold any number of samples: samples that do not fill
+a unit wait in a pending buffer, and the estimate folds them in without committing them. So the
+arithmetic, and hence every bit of the result, depends only on the number of samples, never on the
+block sizes or the thread count.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import math
 
 import numpy as np
 
-__all__ = ["MSRMoments", "PermutationMoments", "semivalue_weights"]
+__all__ = ["UNIT", "MSRMoments", "PermutationMoments", "semivalue_weights"]
+
+#: Samples per accumulation unit (even, so antithetic pairs never straddle units).
+UNIT = 16
 
 
 def semivalue_weights(n: int, kind: str, a: float = 1.0, b: float = 1.0) -> np.ndarray:
@@ -38,7 +44,7 @@ def semivalue_weights(n: int, kind: str, a: float = 1.0, b: float = 1.0) -> np.n
 def _merge(count, mean, m2, c_b, mean_b, m2_b):
     """Chan's merge of two (count, mean, M2) summaries; counts may differ per point and be 0."""
     total = count + c_b
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         delta = mean_b - mean
         frac = np.where(total > 0, c_b / np.maximum(total, 1), 0.0)
         new_mean = np.where(count > 0, mean + delta * frac, mean_b)
@@ -46,6 +52,14 @@ def _merge(count, mean, m2, c_b, mean_b, m2_b):
     new_mean = np.where(c_b > 0, new_mean, mean)
     new_m2 = np.where(c_b > 0, new_m2, m2)
     return total, new_mean, new_m2
+
+
+def _summary(samples):
+    """(count, mean, M2) of the rows of `samples` (k x n)."""
+    c = float(samples.shape[0])
+    with np.errstate(invalid="ignore", over="ignore"):  # overflow is caught by finite()
+        mean = samples.mean(axis=0)
+        return c, mean, ((samples - mean) ** 2).sum(axis=0)
 
 
 class PermutationMoments:
@@ -58,32 +72,58 @@ class PermutationMoments:
         self.count = np.zeros(n)
         self.mean = np.zeros(n)
         self.m2 = np.zeros(n)
+        self._pending = np.zeros((0, n))
+        self._cache = None
+
+    @staticmethod
+    def marginals(utilities: np.ndarray) -> np.ndarray:
+        """Marginal contributions along each permutation (B x n) from the prefix utilities."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.diff(utilities, axis=1)
 
     def add_block(self, perms: np.ndarray, utilities: np.ndarray) -> None:
-        """perms (B x n) and the prefix utilities along them (B x (n + 1))."""
-        marg = np.diff(utilities, axis=1) * self.weights  # marginal at each position
+        """perms (B x n) and the prefix utilities along them (B x (n + 1)), the next B permutation ids."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            marg = self.marginals(utilities) * self.weights  # marginal at each position
         samples = np.empty_like(marg)
         rows = np.arange(perms.shape[0])[:, None]
         samples[rows, perms] = marg  # back to point order
         if self.antithetic:  # a permutation and its reverse make one sample
-            samples = 0.5 * (samples[0::2] + samples[1::2])
-        c_b = float(samples.shape[0])
-        mean_b = samples.mean(axis=0)
-        m2_b = ((samples - mean_b) ** 2).sum(axis=0)
-        self.count, self.mean, self.m2 = _merge(self.count, self.mean, self.m2, c_b, mean_b, m2_b)
+            with np.errstate(invalid="ignore", over="ignore"):
+                samples = 0.5 * (samples[0::2] + samples[1::2])
+        if self._pending.shape[0]:
+            samples = np.concatenate([self._pending, samples])
+        full = (samples.shape[0] // UNIT) * UNIT
+        for u0 in range(0, full, UNIT):
+            self.count, self.mean, self.m2 = _merge(self.count, self.mean, self.m2, *_summary(samples[u0:u0 + UNIT]))
+        self._pending = samples[full:].copy()
+        self._cache = None
+
+    def _current(self):
+        if not self._pending.shape[0]:
+            return self.count, self.mean, self.m2
+        if self._cache is None:
+            self._cache = _merge(self.count, self.mean, self.m2, *_summary(self._pending))
+        return self._cache
+
+    def finite(self) -> bool:
+        """Whether the running sums are finite (utilities so large that they overflow are not)."""
+        count, mean, m2 = self._current()
+        return bool(np.isfinite(mean).all() and np.isfinite(m2).all())
 
     @property
     def values(self) -> np.ndarray:
-        return self.mean.copy()
+        return self._current()[1].copy()
 
     @property
     def stderr(self) -> np.ndarray:
+        count, _, m2 = self._current()
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.count > 1, np.sqrt(self.m2 / np.maximum(self.count - 1, 1) / np.maximum(self.count, 1)), np.inf)
+            return np.where(count > 1, np.sqrt(m2 / np.maximum(count - 1, 1) / np.maximum(count, 1)), np.inf)
 
     @property
     def counts(self) -> np.ndarray:
-        return self.count.astype(np.int64)
+        return self._current()[0].astype(np.int64)
 
 
 class MSRMoments:
@@ -94,38 +134,63 @@ class MSRMoments:
     def __init__(self, n: int):
         self.n = n
         z = np.zeros(n)
-        self.c_in, self.mean_in, self.m2_in = z.copy(), z.copy(), z.copy()
-        self.c_out, self.mean_out, self.m2_out = z.copy(), z.copy(), z.copy()
+        self.state = {True: (z.copy(), z.copy(), z.copy()), False: (z.copy(), z.copy(), z.copy())}
+        self._masks = np.zeros((0, n), bool)
+        self._u = np.zeros(0)
+        self._cache = None
 
-    def add_block(self, masks: np.ndarray, utilities: np.ndarray) -> None:
-        masks = masks.astype(bool)
-        u = utilities[:, None]
+    @staticmethod
+    def _unit(state, masks, u):
+        u = u[:, None]
+        out = {}
         for inside in (True, False):
             sel = masks if inside else ~masks
             c_b = sel.sum(axis=0).astype(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 mean_b = np.where(c_b > 0, (u * sel).sum(axis=0) / np.maximum(c_b, 1), 0.0)
-            m2_b = (((u - mean_b) ** 2) * sel).sum(axis=0)
-            if inside:
-                self.c_in, self.mean_in, self.m2_in = _merge(self.c_in, self.mean_in, self.m2_in, c_b, mean_b, m2_b)
-            else:
-                self.c_out, self.mean_out, self.m2_out = _merge(
-                    self.c_out, self.mean_out, self.m2_out, c_b, mean_b, m2_b
-                )
+                m2_b = (((u - mean_b) ** 2) * sel).sum(axis=0)
+            out[inside] = _merge(*state[inside], c_b, mean_b, m2_b)
+        return out
+
+    def add_block(self, masks: np.ndarray, utilities: np.ndarray) -> None:
+        """masks (B x n, 0/1) and the utilities of those subsets (B), the next B subset ids."""
+        masks = np.concatenate([self._masks, masks.astype(bool)])
+        u = np.concatenate([self._u, np.asarray(utilities, np.float64)])
+        full = (masks.shape[0] // UNIT) * UNIT
+        for u0 in range(0, full, UNIT):
+            self.state = self._unit(self.state, masks[u0:u0 + UNIT], u[u0:u0 + UNIT])
+        self._masks, self._u = masks[full:].copy(), u[full:].copy()
+        self._cache = None
+
+    def _current(self):
+        if not self._u.size:
+            return self.state
+        if self._cache is None:
+            self._cache = self._unit(self.state, self._masks, self._u)
+        return self._cache
+
+    def finite(self) -> bool:
+        st = self._current()
+        return all(np.isfinite(a).all() for inside in (True, False) for a in st[inside][1:])
 
     @property
     def values(self) -> np.ndarray:
-        ok = (self.c_in > 0) & (self.c_out > 0)
-        return np.where(ok, self.mean_in - self.mean_out, np.nan)
+        st = self._current()
+        (c_in, mean_in, _), (c_out, mean_out, _) = st[True], st[False]
+        ok = (c_in > 0) & (c_out > 0)
+        return np.where(ok, mean_in - mean_out, np.nan)
 
     @property
     def stderr(self) -> np.ndarray:
-        ok = (self.c_in > 1) & (self.c_out > 1)
+        st = self._current()
+        (c_in, _, m2_in), (c_out, _, m2_out) = st[True], st[False]
+        ok = (c_in > 1) & (c_out > 1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            var_in = self.m2_in / np.maximum(self.c_in - 1, 1) / np.maximum(self.c_in, 1)
-            var_out = self.m2_out / np.maximum(self.c_out - 1, 1) / np.maximum(self.c_out, 1)
+            var_in = m2_in / np.maximum(c_in - 1, 1) / np.maximum(c_in, 1)
+            var_out = m2_out / np.maximum(c_out - 1, 1) / np.maximum(c_out, 1)
         return np.where(ok, np.sqrt(var_in + var_out), np.inf)
 
     @property
     def counts(self) -> np.ndarray:
-        return (self.c_in + self.c_out).astype(np.int64)
+        st = self._current()
+        return (st[True][0] + st[False][0]).astype(np.int64)

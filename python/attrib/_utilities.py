@@ -24,7 +24,7 @@ from ._validation import (
 )
 from .exceptions import UtilityError
 
-__all__ = ["KNN_RANK_MAX_BYTES", "BuiltinUtility", "CallableUtility", "make_utility"]
+__all__ = ["KNN_RANK_MAX_BYTES", "BuiltinUtility", "CallableUtility", "knn_frame", "make_utility"]
 
 #: Largest n_test x n rank table the "knn" utility builds.
 KNN_RANK_MAX_BYTES = 2**31
@@ -46,13 +46,20 @@ class BuiltinUtility:
     def full(self) -> float:
         return float(self.prefixes(np.arange(self.n))[-1])
 
-    def permutations(self, seed, first, count, antithetic, truncation, n_threads):
-        perms, U, evaluated = self.core.walk_permutations(self.data, self.params, seed, first, count, antithetic,
-                                                          truncation, n_threads)
+    def permutations(self, seed, first, count, antithetic, truncation, n_threads, cancel=None):
+        """(perms, U, evaluations), or None when ``cancel`` (a core CancelToken) was set."""
+        out = self.core.walk_permutations(self.data, self.params, seed, first, count, antithetic, truncation,
+                                          n_threads, cancel)
+        if out is None:
+            return None
+        perms, U, evaluated = out
         return perms, U, int(evaluated.sum())
 
-    def subsets(self, seed, first, count, n_threads):
-        masks, u = self.core.evaluate_subsets(self.data, self.params, seed, first, count, n_threads)
+    def subsets(self, seed, first, count, n_threads, cancel=None):
+        out = self.core.evaluate_subsets(self.data, self.params, seed, first, count, n_threads, cancel)
+        if out is None:
+            return None
+        masks, u = out
         return masks, u, count
 
 
@@ -73,7 +80,11 @@ class CallableUtility:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
             raise UtilityError(f"the utility returned {type(value).__name__} {value!r}, not a number, on "
                                f"{_describe(idx, where)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # e.g. the integer 10**400
+            raise UtilityError(f"the utility returned a number too large for float64 ({_short(value)}) on "
+                               f"{_describe(idx, where)}") from None
         if not math.isfinite(value):
             raise UtilityError(f"the utility returned {value} on {_describe(idx, where)}")
         return value
@@ -86,7 +97,7 @@ class CallableUtility:
     def full(self) -> float:
         return self(np.arange(self.n, dtype=np.int64), "the full training set")
 
-    def permutations(self, seed, first, count, antithetic, truncation, n_threads):
+    def permutations(self, seed, first, count, antithetic, truncation, n_threads, cancel=None):
         t = truncation  # the same rule as the core's truncation_fires
         perms = self.core.random_permutations(seed, first, count, self.n, antithetic)
         U = np.empty((count, self.n + 1))
@@ -107,13 +118,18 @@ class CallableUtility:
             U[p, k + 1:] = U[p, min(k, self.n)]
         return perms, U, evaluated
 
-    def subsets(self, seed, first, count, n_threads):
+    def subsets(self, seed, first, count, n_threads, cancel=None):
         masks = self.core.random_subsets(seed, first, count, self.n)
         u = np.empty(count)
         for s in range(count):
             idx = np.flatnonzero(masks[s]).astype(np.int64)
             u[s] = self(idx, f"subset {first + s} (seed {seed})") if idx.size else self.empty()
         return masks, u, count
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} characters)"
 
 
 def _describe(idx, where) -> str:
@@ -180,15 +196,80 @@ def _logistic(core, params, X, y, X_test, y_test, *, C, **_):
     return core.UtilityData(X, codes, X_test, test_codes)
 
 
+def _pow2_scale(amax: float) -> float:
+    """A power of two p with amax * p in [0.5, 1) (1.0 for amax 0): multiplying by it is exact."""
+    if not amax > 0 or not math.isfinite(amax):
+        return 1.0
+    _, e = math.frexp(amax)
+    return math.ldexp(1.0, -e)
+
+
+#: knn_frame leaves data whose largest |entry| lies in this range (and that has no large offset) as it is.
+_KNN_SAFE_MIN, _KNN_SAFE_MAX = 2.0**-250, 2.0**250
+
+
+def knn_frame(X: np.ndarray, X_test: np.ndarray):
+    """X and X_test moved and scaled so that the distance shortcut |x|^2 - 2 x.t ranks safely.
+
+    The KNN kernels rank training points by |x|^2 - 2 x.t (one GEMM per block of test points),
+    which loses every digit when the data share a large offset (|x| >> |x - t|) and overflows or
+    underflows at extreme scales. Ranking is invariant under a common translation and a positive
+    scale, so the data are (1) scaled by a power of two (exact) so that the largest |entry| is
+    below 1, (2) moved by a per-column shift close to the training mean, rounded to a grid of
+    2^-10 of the column's spread, so that the subtraction is exact for data on a grid (exact
+    distance ties stay ties) and the remaining offset is far below the spread, and (3) scaled by
+    one power of two so that the largest |entry| lies in [0.5, 1). Data that need none of this
+    (every column's |mean| within 16 standard deviations, row norms between 2^-250 and 2^250) are
+    returned as they are. Returns C-contiguous float64 arrays (X', X_test') and the squared row norms of X'.
+    """
+    # The fast check (two vectorised passes): every column's |mean| is at most 16 standard
+    # deviations (257 mean^2 <= 256 mean of squares), and the largest row norm and test entry are
+    # far from overflow and underflow. Then the shortcut loses at most ~8 of 53 bits (and data on an
+    # integer grid keep exact keys): the data are used as given.
+    x_sq = np.einsum("ij,ij->i", X, X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = X.mean(axis=0)
+        mean_sq = np.einsum("ij,ij->j", X, X) / X.shape[0]
+        rmax = math.sqrt(float(np.max(x_sq)))
+        tmax = float(np.max(np.abs(X_test)))
+        centred = bool((257.0 * mean * mean <= 256.0 * mean_sq).all())
+    if centred and _KNN_SAFE_MIN < rmax < _KNN_SAFE_MAX and tmax < _KNN_SAFE_MAX:
+        return X, X_test, x_sq
+    amax = max(float(np.max(np.abs(X))), tmax)
+    p = _pow2_scale(amax)
+    Xp, Tp = X * p, X_test * p
+    mean = Xp.mean(axis=0)
+    spread = np.max(np.abs(Xp - mean), axis=0)
+    shift = np.empty_like(mean)
+    for j in range(mean.size):
+        if spread[j] > 0:
+            q = math.ldexp(1.0, math.frexp(spread[j])[1] - 11)  # 2^-10 of the spread, a power of two
+            r = mean[j] / q
+            shift[j] = round(r) * q if abs(r) < 2.0**52 else mean[j]
+        else:
+            shift[j] = Xp[0, j]  # a constant column: exactly 0 after the shift
+    Xp -= shift
+    Tp -= shift
+    s = _pow2_scale(max(float(np.max(np.abs(Xp))), float(np.max(np.abs(Tp)))))
+    if s != 1.0:
+        Xp *= s
+        Tp *= s
+    Xp, Tp = np.ascontiguousarray(Xp), np.ascontiguousarray(Tp)
+    return Xp, Tp, np.einsum("ij,ij->i", Xp, Xp)
+
+
 def _knn(core, params, X, y, X_test, y_test, *, k, n_threads, **_):
     _, classes, codes, test_codes = _class_codes(y, y_test, X.shape[0], X_test.shape[0])
-    params.k = check_positive(k, "k", integer=True)
+    # A subset has at most n points, so K >= n votes with all of them: capping K at n changes
+    # nothing, and keeps the per-test-point heaps (n_test x K) at most n_test x n.
+    params.k = min(check_positive(k, "k", integer=True), X.shape[0])
     params.n_classes = int(classes.size)
     need = core.knn_rank_itemsize * X.shape[0] * X_test.shape[0]
     if need > KNN_RANK_MAX_BYTES:
         raise ValueError(f"the knn utility needs an n_test x n rank table of {need / 2**30:.1f} GiB; "
                          "use fewer test points, or attrib.knn_shapley (exact, streaming)")
-    ranks = core.knn_ranks(X, X_test, n_threads)
+    Xc, Tc, _ = knn_frame(X, X_test)
+    ranks = core.knn_ranks(Xc, Tc, n_threads)
     return core.UtilityData(X, codes, X_test, test_codes, ranks)
 
 

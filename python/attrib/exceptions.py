@@ -12,6 +12,7 @@ __all__ = [
     "NotAtOptimumWarning",
     "StoppedEarlyWarning",
     "ThreadCountWarning",
+    "UndefinedValueWarning",
     "UtilityError",
 ]
 
@@ -55,9 +56,13 @@ class UtilityError(ValueError):
     """A utility raised, or returned NaN, inf or a non-number; the message names the subset."""
 
 
-# -- exact fits ---------------------------------------------------------------------------------
 class ExactFitWarning(AttribWarning):
     """The response is fitted exactly (residuals are zero up to rounding relative to the scale of
     y), so the residual variance is 0: residuals, leave-one-out residuals and coefficient changes
     are returned as exact zeros, and every diagnostic divided by the residual scale (Cook's
     distance, studentized residuals, DFFITS, COVRATIO, DFBETAS) is NaN."""
+
+
+class UndefinedValueWarning(AttribWarning):
+    """Some Monte Carlo values could not be estimated from the samples drawn (Banzhaf/MSR: a point
+    that was in every sampled subset, or in none); they are NaN with an infinite standard error."""

@@ -147,6 +147,8 @@ def _read_estimator(est, X, sample_weight):
         s_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         return "poisson", alpha * s_sum, fit_intercept, coef, float(est.intercept_) if fit_intercept else 0.0
     # Ridge or LinearRegression
+    if params.get("positive", False):
+        raise ValueError(f"{kind}(positive=True) is a constrained fit, which glm_loo does not model; refit without it")
     if coef.ndim != 1:
         raise ValueError(f"{kind} was fitted to {coef.shape[0]} targets; glm_loo handles one")
     alpha = params.get("alpha", 0.0) if kind == "Ridge" else 0.0

@@ -25,9 +25,9 @@ import warnings
 import numpy as np
 
 from . import _dispatch
-from ._progress import Progress
+from ._progress import BlockSizer, DeferredInterrupt, Progress, format_seconds
 from ._semivalue_stats import MSRMoments, PermutationMoments, semivalue_weights
-from ._utilities import KNN_RANK_MAX_BYTES, make_utility  # noqa: F401 (KNN_RANK_MAX_BYTES: public here before)
+from ._utilities import KNN_RANK_MAX_BYTES, BuiltinUtility, _describe, knn_frame, make_utility  # noqa: F401
 from ._validation import (
     as_float_matrix,
     as_labels,
@@ -35,14 +35,34 @@ from ._validation import (
     encode_labels,
     resolve_n_jobs,
 )
-from .exceptions import StoppedEarlyWarning
+from .exceptions import StoppedEarlyWarning, UndefinedValueWarning, UtilityError
 from .results import AttributionResult
 
 __all__ = ["ShapleyResult", "data_shapley", "knn_shapley"]
 
-#: Samples per block: fixed, so results never depend on n_jobs (a block is one C++ call).
+#: The fixed block size of earlier versions; blocks now adapt to the time per sample
+#: (``block_size=None``) and results depend on neither (see _semivalue_stats.UNIT).
 DEFAULT_BLOCK_SIZE = 32
+#: The default standard-error target (``rtol="auto"`` without ``max_permutations``).
+DEFAULT_RTOL = 0.05
+#: Seconds after which a run with neither ``max_permutations`` nor ``time_budget`` stops
+#: (``stopped_by="cap"``, with a StoppedEarlyWarning that says how precise the estimate is).
+DEFAULT_TIME_CAP = 60.0
+#: No convergence check before this many samples.
+DEFAULT_MIN_PERMUTATIONS = 64
 _MAX_HISTORY = 256
+#: The history keeps at most this many bytes of value snapshots (and at least 8 snapshots).
+_HISTORY_BYTES = 64 * 2**20
+#: ShapleyResult.status for each ShapleyResult.stopped_by.
+_STATUS = {"converged": "standard error target reached", "max_permutations": "max_permutations reached",
+           "time_budget": "time budget reached", "cap": "default time cap reached", "interrupted": "interrupted",
+           "exact": "exact", "": ""}
+#: The largest integer a count or size argument may take (the core's 64-bit indices).
+_INT_MAX = 2**62
+#: data_shapley: a first block (time per sample unknown) over at least this many points runs cancellable.
+_LONG_FIRST_BLOCK_N = 1000
+#: knn_shapley: the most bytes of per-chunk partial sums one kernel call holds.
+_KNN_PARTIAL_BYTES = 64 * 2**20
 #: The built-in utilities' hyperparameter defaults, read from the compiled core.
 _CORE_DEFAULTS = _dispatch.core.UtilityParams()
 
@@ -65,11 +85,15 @@ class ShapleyResult(AttributionResult):
     history : dict, optional
         Snapshots of the estimate (see the attribute); empty when not given.
     status : str, default ""
-        Why the run stopped.
+        Why the run stopped, in words.
     seed : int, optional
         The seed of the random streams (None for exact methods).
     elapsed : float, default 0.0
         Wall-clock seconds.
+    stopped_by : str, default ""
+        Why the run stopped, as a code (see the attribute).
+    target_stderr : float, optional
+        The standard-error target the run aimed at (None: none was set).
 
     Attributes
     ----------
@@ -91,10 +115,21 @@ class ShapleyResult(AttributionResult):
         Utility evaluations actually made (fewer than n * n_samples with truncation).
     history : dict
         ``n_samples`` (h,), ``max_stderr`` (h,) and ``values`` (h x n): the estimate after some of the
-        blocks (thinned to at most 256 snapshots), for convergence plots.
+        blocks, for convergence plots, thinned (every other snapshot dropped when full) to at most
+        256 snapshots and at most 64 MiB of values (but at least 8 snapshots): at n = 10^6, 8.
     status : str
-        Why the run stopped: ``"standard error target reached"``, ``"max_permutations reached"``,
-        ``"time budget reached"``, ``"interrupted"``, or ``"exact"``.
+        Why the run stopped, in words: ``"standard error target reached"``, ``"max_permutations
+        reached"``, ``"time budget reached"``, ``"default time cap reached"``, ``"interrupted"``,
+        ``"exact"``, or ``"interrupted"`` for a partial KNN-Shapley.
+    stopped_by : str
+        Why the run stopped: ``"converged"`` (the standard-error target was met),
+        ``"max_permutations"`` (the requested workload was done), ``"time_budget"``,
+        ``"cap"`` (neither ``max_permutations`` nor ``time_budget`` was given and the default
+        cap of ``DEFAULT_TIME_CAP`` = 60 s was reached), ``"interrupted"`` (Ctrl-C), or ``"exact"``.
+    target_stderr : float or None
+        The standard-error target (None when no target was set; 0 for exact methods).
+    max_stderr : float
+        The largest standard error: with :attr:`target_stderr`, how precise the estimate is.
     seed : int or None
         The seed of the random streams.
     elapsed : float
@@ -120,7 +155,7 @@ class ShapleyResult(AttributionResult):
     _frame_columns = ("estimate", "stderr", "counts")
 
     def __init__(self, estimate, stderr, counts, converged, *, method, n_samples=0, n_evaluations=0,
-                 history=None, status="", seed=None, elapsed=0.0):
+                 history=None, status="", seed=None, elapsed=0.0, stopped_by="", target_stderr=None):
         self.estimate = np.asarray(estimate, dtype=np.float64)
         self.stderr = np.asarray(stderr, dtype=np.float64)
         self.counts = np.asarray(counts, dtype=np.int64)
@@ -133,10 +168,13 @@ class ShapleyResult(AttributionResult):
         self.status = status
         self.seed = seed
         self.elapsed = float(elapsed)
+        self.stopped_by = stopped_by
+        self.target_stderr = None if target_stderr is None else float(target_stderr)
+        self.max_stderr = float(np.max(self.stderr)) if self.stderr.size else math.nan
 
     def __repr__(self) -> str:
         return (f"ShapleyResult(method={self.method!r}, n={self.estimate.size}, n_samples={self.n_samples}, "
-                f"converged={self.converged}, status={self.status!r})")
+                f"converged={self.converged}, stopped_by={self.stopped_by!r})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,6 +209,60 @@ def _check_fraction(value, name: str) -> float:
     return float(value)
 
 
+def _check_int_size(value: int, name: str) -> int:
+    if value > _INT_MAX:
+        raise ValueError(f"{name} must be at most 2**62, got {value}")
+    return value
+
+
+def _target(values, utility_range, n, rtol, atol) -> float:
+    """The standard-error target: at most atol, or rtol times the scale of the values, where the
+    scale is max|value| but at least (max u - min u) / n (the values of a game sum to
+    u(D) - u(empty), so typical values are that large; a game whose values are all about 0, such
+    as u(S) = (-1)^|S|, still gets a target it can reach)."""
+    if rtol is None and atol is None:
+        return math.nan
+    t = 0.0 if atol is None else atol
+    if rtol is not None:
+        with np.errstate(invalid="ignore"):
+            vmax = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0
+        scale = max(vmax, utility_range / n if math.isfinite(utility_range) else 0.0)
+        t = max(t, rtol * scale)
+    return t
+
+
+def _progress_note(max_se, target, drawn, elapsed, min_samples) -> str:
+    note = f"max stderr {max_se:.3g}"
+    if math.isfinite(target):
+        note += f" (target {target:.3g}"
+        if math.isfinite(max_se) and max_se > target > 0 and drawn > 0:
+            # stderr ~ 1/sqrt(samples): the target needs about drawn * (max_se / target)^2 samples
+            need = max(drawn * (max_se / target) ** 2, min_samples) - drawn
+            note += f", ~{format_seconds(need * elapsed / drawn)} to go"
+        note += ")"
+    return note
+
+
+def _overflow_error_permutations(perms, U, weights, first, seed) -> UtilityError:
+    """The subset at which the weighted marginals (or their squares) overflow float64."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        marg = np.diff(U, axis=1) * weights
+    bad = ~np.isfinite(marg)
+    p, k = np.unravel_index(int(np.argmax(bad)) if bad.any() else int(np.argmax(np.abs(marg))), marg.shape)
+    return UtilityError(
+        f"the utility's values are too large to average in float64: u = {U[p, k]:.6g} on the first {k} points and "
+        f"{U[p, k + 1]:.6g} on the first {k + 1} points of permutation {first + p} (seed {seed}), so the marginal "
+        f"contribution (or its square) overflows; rescale the utility. "
+        + _describe(perms[p, : k + 1], "the larger subset").capitalize())
+
+
+def _overflow_error_subsets(masks, u, first, seed) -> UtilityError:
+    s = int(np.argmax(np.abs(u)))
+    idx = np.flatnonzero(masks[s]).astype(np.int64)
+    return UtilityError(f"the utility's values are too large to average in float64 (u = {u[s]:.6g}); rescale the "
+                        f"utility. Largest |u| on {_describe(idx, f'subset {first + s} (seed {seed})')}")
+
+
 # ----------------------------------------------------------------------------------------------
 # KNN-Shapley
 # ----------------------------------------------------------------------------------------------
@@ -189,6 +281,14 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     Utilities (and values) are averaged over the test points. One sort and one O(n) recursion per
     test point; test points are streamed in parallel, so memory is O(n) per thread and nothing
     n_test x n is formed. ``k > n`` is valid and exact. Values are bitwise identical for any n_jobs.
+
+    Neighbours are ranked by |x|^2 - 2 x.t on data moved near the training mean and scaled by
+    powers of two (see ``attrib._utilities.knn_frame``), so the values do not depend on a common
+    offset (tested to 1e8) or scale (1e-170 to 1e155) of the features, and exact distance ties on
+    grid data stay ties. Test points are processed in blocks of about 0.25 s (one kernel call
+    each), so Ctrl-C takes effect at the next block: the result then holds the exact values
+    averaged over the test points done (``stopped_by="interrupted"``, ``converged=False``,
+    ``n_samples`` the test points used), with a StoppedEarlyWarning, as data_shapley does.
 
     Parameters
     ----------
@@ -212,7 +312,8 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     -------
     ShapleyResult
         ``values`` the exact Shapley values, ``stderr`` 0, ``counts`` and ``n_samples`` the number
-        of test points, ``converged`` True, ``status`` ``"exact"``.
+        of test points, ``converged`` True, ``status`` and ``stopped_by`` ``"exact"`` (or
+        ``"interrupted"`` after Ctrl-C, see above).
 
     Raises
     ------
@@ -220,7 +321,7 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
         ``k`` is not an integer, ``soft_label`` not a bool, ``n_jobs`` not an integer, or an array
         does not hold numbers (labels: integers or strings).
     ValueError
-        ``k < 1``, ``n_jobs == 0``, an array is empty, of the wrong shape or not finite, the
+        ``k < 1`` or ``k > 2**62``, ``n_jobs == 0``, an array is empty, of the wrong shape or not finite, the
         row counts or feature counts disagree, a label is a non-integral float, or ``y`` has
         fewer than 2 classes.
 
@@ -240,15 +341,48 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     ya = as_labels(y, "y", n)
     Xt = as_float_matrix(X_test, "X_test", n_features=d)
     yt = as_labels(y_test, "y_test", Xt.shape[0], what="X_test")
-    k = check_positive(k, "k", integer=True)
+    k = _check_int_size(check_positive(k, "k", integer=True), "k")
     soft_label = _check_flag(soft_label, "soft_label")
     classes, codes, test_codes = encode_labels(ya, yt)
     n_threads = resolve_n_jobs(n_jobs)
+    core = _dispatch.core
     t0 = time.perf_counter()
-    values = _dispatch.core.knn_shapley(Xa, codes, Xt, test_codes, k, soft_label, int(classes.size), n_threads)
-    return ShapleyResult(values, np.zeros(n), np.full(n, Xt.shape[0]), True,
-                         method=f"knn_shapley(k={k}, soft_label={soft_label})", n_samples=Xt.shape[0],
-                         status="exact", elapsed=time.perf_counter() - t0)
+    Xc, Tc, x_sq = knn_frame(Xa, Xt)
+    m = Xt.shape[0]
+    # Blocks of test points, each one kernel call of whole chunks (the chunk depends on n only), so
+    # the sums, added chunk by chunk in test-point order, are bitwise the same for any blocks.
+    chunk = int(core.knn_test_chunk(n))
+    threads = core.default_num_threads() if n_threads < 0 else n_threads
+    max_chunks = max(1, _KNN_PARTIAL_BYTES // (8 * n))  # a call holds one length-n partial row per chunk
+    # First block: about 2^25 flop-equivalents (n (d + 16) per test point), at least a chunk per thread.
+    first = max(chunk * max(1, threads), -(-(2**25) // (n * (d + 16))))
+    sizer = BlockSizer(first, minimum=chunk, maximum=chunk * max_chunks, multiple=chunk)
+    acc = np.zeros(n)
+    done = 0
+    stopped_by = "exact"
+    try:
+        with DeferredInterrupt() as interrupt:
+            while done < m:
+                count = sizer.next(m - done)
+                tb = time.perf_counter()
+                core.knn_shapley_accumulate(Xc, x_sq, codes, Tc[done:done + count], test_codes[done:done + count], k,
+                                            soft_label, int(classes.size), chunk, n_threads, acc)
+                done += count
+                sizer.record(count, time.perf_counter() - tb)
+                if interrupt.hit and done < m:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        stopped_by = "interrupted"
+    method = f"knn_shapley(k={k}, soft_label={soft_label})"
+    if stopped_by == "interrupted":
+        warnings.warn(f"knn_shapley interrupted after {done} of {m} test points: returning the exact values for "
+                      "those test points (averaged over them), marked unconverged", StoppedEarlyWarning, stacklevel=2)
+        values = acc / done if done else np.full(n, np.nan)
+        return ShapleyResult(values, np.zeros(n), np.full(n, done), False, method=method, n_samples=done,
+                             status="interrupted", elapsed=time.perf_counter() - t0, stopped_by="interrupted",
+                             target_stderr=0.0)
+    return ShapleyResult(acc / m, np.zeros(n), np.full(n, m), True, method=method, n_samples=m,
+                         status="exact", elapsed=time.perf_counter() - t0, stopped_by="exact", target_stderr=0.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,9 +406,9 @@ def _parse_semivalue(semivalue):
 
 def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue="shapley", *, metric=None,
                  alpha=_CORE_DEFAULTS.alpha, C=_CORE_DEFAULTS.C, k=_CORE_DEFAULTS.k, scoring=None, empty_score=None,
-                 max_permutations=None, rtol=0.05, atol=None, min_permutations=None, time_budget=None,
+                 max_permutations=None, rtol="auto", atol=None, min_permutations=None, time_budget=None,
                  truncation=None, truncation_patience=1, truncation_burn_in=0.0, antithetic=False, seed=0,
-                 n_jobs=None, progress=True, block_size=DEFAULT_BLOCK_SIZE,
+                 n_jobs=None, progress=True, block_size=None,
                  refactor_every=_CORE_DEFAULTS.refactor_every) -> ShapleyResult:
     """Monte Carlo semivalues (Data Shapley, Beta-Shapley, Data Banzhaf) of every training point.
 
@@ -302,7 +436,10 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
           to the smallest label, distance ties to the lower training index); a subset with fewer
           than k points votes with all of them; the empty set predicts the test majority class.
           Each test point keeps a heap of its k nearest points in the prefix (O(n_test log k) per
-          step); needs an n_test x n int32 rank table (at most 2 GiB).
+          step); needs an n_test x n int32 rank table (at most 2 GiB). ``k`` is capped at n (a
+          subset never has more than n points, so the utility is the same). Neighbours are ranked
+          on data moved and scaled by powers of two (``knn_frame``), so the values do not depend
+          on a common offset or scale of the features.
         - an estimator: cloned, fitted and scored (``scoring``, default ``estimator.score``) on every
           subset; classifiers on one-class subsets predict that class; the empty set scores
           ``empty_score`` (required).
@@ -326,16 +463,25 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     empty_score : float, optional
         The utility of the empty training set; required for an estimator utility.
     max_permutations : int, optional
-        At most this many permutations (subsets for Banzhaf).
-    rtol, atol : float, optional
-        Stop once the largest standard error is at most ``rtol * max|value|`` or at most ``atol``
-        (whichever is given; ``rtol=None`` and ``atol=None`` run to ``max_permutations``).
-        ``rtol`` defaults to 0.05.
+        Run this many permutations (subsets for Banzhaf); with an explicit ``rtol`` or ``atol``,
+        at most this many. Without it and without ``time_budget``, the run stops at the default
+        cap of 60 s (``DEFAULT_TIME_CAP``; ``stopped_by="cap"``, with a StoppedEarlyWarning that
+        gives the precision reached).
+    rtol : float, "auto" or None, default "auto"
+        Stop once the largest standard error is at most ``rtol * scale``, where scale is
+        max|value| but at least (max u - min u) / n over the utilities seen (so games whose values
+        are all about 0 still stop). "auto": 0.05, unless ``max_permutations`` is given (then no
+        target: the run does that many). None: no relative target.
+    atol : float, optional
+        Stop once the largest standard error is at most ``atol`` (with ``rtol``: whichever target is
+        larger).
     min_permutations : int, optional
-        No convergence check before this many samples (default 2 blocks), so a few lucky samples
-        with zero spread cannot look converged.
+        No convergence check before this many samples (default 64), so a few lucky samples with
+        zero spread cannot look converged.
     time_budget : float, optional
-        Seconds; the run stops at the first block boundary after it (marked unconverged).
+        Seconds; the run stops at the first block boundary after it (marked unconverged, with a
+        StoppedEarlyWarning). Blocks are sized to take about 0.25 s and to end within the budget,
+        so it holds to within one block (at least one permutation per thread).
     truncation : float, optional
         TMC-Shapley truncation: stop a permutation once the prefix utility is within
         ``truncation * |u(D)|`` of the full-data utility for ``truncation_patience`` consecutive
@@ -353,18 +499,27 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     n_jobs : int, optional
         Threads for the built-in utilities (None: OpenMP default).
     progress : bool, default True
-        A progress line on stderr for runs longer than a second.
-    block_size : int, default 32
-        Samples per block (one kernel call; the stopping rules are checked between blocks).
+        A progress line on stderr for runs longer than a second: samples drawn, elapsed time, the
+        largest standard error, the target and the estimated time to reach it.
+    block_size : int, optional
+        Samples per block (one kernel call; the stopping rules and Ctrl-C are checked between
+        blocks). None (default): adapted to the measured time per sample so that a block takes
+        about 0.25 s. Values are accumulated in fixed units of 16 sample ids, so the result is
+        bitwise the same for any block size (and any ``n_jobs``), given the same number of samples.
     refactor_every : int, default 32
         Ridge: recompute the Cholesky factor from scratch every this many points.
 
     Returns
     -------
     ShapleyResult
-        The estimates with their standard errors, counts and convergence history. Ctrl-C returns
-        what was computed so far (whole blocks), marked unconverged, with a
-        :class:`~attrib.exceptions.StoppedEarlyWarning`.
+        The estimates with their standard errors, counts and convergence history;
+        ``stopped_by`` says why the run stopped and ``max_stderr`` / ``target_stderr`` how precise
+        it is. Ctrl-C takes effect at the end of the block in flight (about 0.25 s): the result
+        holds every completed block, marked unconverged (``stopped_by="interrupted"``), with a
+        :class:`~attrib.exceptions.StoppedEarlyWarning` (a second Ctrl-C interrupts at once, and
+        the block in flight is lost). Banzhaf values that the subsets drawn cannot define (a point
+        in every subset or in none, e.g. with a single subset) are NaN with stderr inf and an
+        :class:`~attrib.exceptions.UndefinedValueWarning`.
 
     Raises
     ------
@@ -383,7 +538,9 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
         labels unusable by the utility (logistic: not two classes, or test labels absent from
         ``y``); a constant ``y_test`` with R^2; an estimator without ``empty_score``.
     attrib.exceptions.UtilityError
-        A callable or estimator utility raised or returned something other than a finite number.
+        A callable or estimator utility raised or returned something other than a finite number
+        (or an integer too large for float64), or its values are so large that their averages
+        overflow float64; the message names the subset.
 
     Examples
     --------
@@ -396,8 +553,8 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     ...                           rtol=None, progress=False)
     >>> res.values
     array([0., 1., 2., 3.])
-    >>> res.n_samples, res.status
-    (32, 'max_permutations reached')
+    >>> res.n_samples, res.stopped_by
+    (32, 'max_permutations')
 
     A ridge utility (test R^2): the values add up to u(D) - u(empty) for any number of permutations.
 
@@ -410,19 +567,23 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     True
     """
     kind, beta_a, beta_b = _parse_semivalue(semivalue)
-    block_size = check_positive(block_size, "block_size", integer=True)
+    block_size = check_positive(block_size, "block_size", integer=True, allow_none=True)
     max_permutations = check_positive(max_permutations, "max_permutations", integer=True, allow_none=True)
     min_permutations = check_positive(min_permutations, "min_permutations", integer=True, allow_none=True)
+    if isinstance(rtol, str) and rtol == "auto":
+        # An explicit workload means "run this many": the default target applies only without one.
+        rtol = DEFAULT_RTOL if max_permutations is None else None
     rtol = check_positive(rtol, "rtol", allow_none=True)
     atol = check_positive(atol, "atol", allow_none=True)
     time_budget = check_positive(time_budget, "time_budget", allow_none=True)
-    refactor_every = check_positive(refactor_every, "refactor_every", integer=True)
+    refactor_every = _check_int_size(check_positive(refactor_every, "refactor_every", integer=True), "refactor_every")
+    k = _check_int_size(check_positive(k, "k", integer=True), "k") if isinstance(utility, str) else k
     if max_permutations is None and time_budget is None and rtol is None and atol is None:
         raise ValueError("nothing would stop the run: give max_permutations, time_budget, rtol or atol")
     antithetic = _check_flag(antithetic, "antithetic")
     if antithetic and kind == "banzhaf":
         raise ValueError("antithetic sampling applies to permutations, not to Banzhaf's random subsets")
-    if antithetic and block_size % 2:
+    if antithetic and block_size is not None and block_size % 2:
         raise ValueError(f"antithetic sampling needs an even block_size, got {block_size}")
     seed = _check_seed(seed)
     if truncation is not None:
@@ -436,6 +597,9 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
                         alpha=alpha, C=C, k=k, refactor_every=refactor_every, n_threads=n_threads)
     n = util.n
     t_start = time.perf_counter()
+    # Without an explicit workload or budget, the run stops at the default cap (and says so).
+    cap = DEFAULT_TIME_CAP if max_permutations is None and time_budget is None else None
+    limit = min(x for x in (time_budget, cap, math.inf) if x is not None)
 
     trunc = core.Truncation()
     if truncation is not None and kind != "banzhaf":
@@ -446,70 +610,128 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
         trunc.burn_in = math.ceil(truncation_burn_in * n)
 
     moments: MSRMoments | PermutationMoments
+    weights = np.ones(n)
     if kind == "banzhaf":
         moments = MSRMoments(n)
     else:
-        moments = PermutationMoments(n, semivalue_weights(n, kind, beta_a, beta_b), antithetic)
+        weights = semivalue_weights(n, kind, beta_a, beta_b)
+        moments = PermutationMoments(n, weights, antithetic)
     # Antithetic pairs are one sample; permutations are always drawn in whole pairs.
     per_sample = 2 if antithetic else 1
     if max_permutations is not None and antithetic:
         max_permutations += max_permutations % 2
     if min_permutations is None:
-        min_permutations = 2 * block_size
+        min_permutations = DEFAULT_MIN_PERMUTATIONS
     if max_permutations is not None:
         min_permutations = min(min_permutations, max_permutations)
 
+    # Blocks: one kernel call each, sized to take about BLOCK_SECONDS (at least one permutation per
+    # thread, at most ~16 MiB of prefix utilities); the estimate does not depend on the sizes.
+    threads = core.default_num_threads() if n_threads < 0 else n_threads
+    minimum = per_sample * (max(1, threads // per_sample) if isinstance(util, BuiltinUtility) else 1)
+    if block_size is not None:
+        sizer = BlockSizer(block_size, minimum=block_size, maximum=block_size)
+    else:
+        sizer = BlockSizer(minimum, minimum=minimum, maximum=max(minimum, 2**21 // (n + 1)), multiple=per_sample)
+
     unit = "subsets" if kind == "banzhaf" else "permutations"
     bar = Progress(bool(progress), max_permutations, unit)
+    history_cap = int(min(_MAX_HISTORY, max(8, _HISTORY_BYTES // (8 * n))))
     hist_n, hist_se, hist_v = [], [], []
     drawn = evaluations = 0
     converged = False
-    status = ""
+    stopped_by = ""
+    target = math.nan
+    umin, umax = math.inf, -math.inf
     try:
-        while True:
-            count = block_size if max_permutations is None else min(block_size, max_permutations - drawn)
-            if count <= 0:
-                status = "max_permutations reached"
-                break
-            if kind == "banzhaf":
-                masks, u, evals = util.subsets(seed, drawn, count, n_threads)
-                moments.add_block(masks, u)
-            else:
-                perms, U, evals = util.permutations(seed, drawn, count, antithetic, trunc, n_threads)
-                moments.add_block(perms, U)
-            drawn += count
-            evaluations += evals
-            values, stderr = moments.values, moments.stderr
-            max_se = float(np.max(stderr))
-            hist_n.append(drawn)
-            hist_se.append(max_se)
-            hist_v.append(values)
-            if len(hist_n) > _MAX_HISTORY:  # keep every other snapshot: cheap, still spans the run
-                hist_n, hist_se, hist_v = hist_n[::2], hist_se[::2], hist_v[::2]
-            bar.update(drawn, f"max stderr {max_se:.3g}")
-            if drawn >= min_permutations and np.isfinite(max_se):
-                target = max(atol or 0.0, (rtol or 0.0) * float(np.nanmax(np.abs(values))))
-                if (rtol is not None or atol is not None) and max_se <= target:
-                    converged = True
-                    status = "standard error target reached"
+        with DeferredInterrupt() as interrupt:
+            while True:
+                if max_permutations is not None and drawn >= max_permutations:
+                    stopped_by = "max_permutations"
                     break
-            if time_budget is not None and time.perf_counter() - t_start >= time_budget:
-                status = "time budget reached"
-                warnings.warn(f"data_shapley stopped at the time budget ({time_budget} s) after {drawn} {unit}, "
-                              "before the standard-error target", StoppedEarlyWarning, stacklevel=2)
-                break
+                remaining_s = None if limit == math.inf else limit - (time.perf_counter() - t_start)
+                count = sizer.next(None if max_permutations is None else max_permutations - drawn, remaining_s)
+                t_block = time.perf_counter()
+                # A block that may run long (its minimum takes seconds, e.g. logistic at n = 5000)
+                # runs in a worker thread, cancellable after Ctrl-C; short ones run here (no thread
+                # hand-off, no second OpenMP team competing for the cores).
+                per = sizer.per_item
+                long_block = per * count > 0.5 if math.isfinite(per) else n >= _LONG_FIRST_BLOCK_N
+                tokens = core.CancelToken if isinstance(util, BuiltinUtility) and long_block else None
+                if kind == "banzhaf":
+                    masks, u, evals = interrupt.run(
+                        lambda token: util.subsets(seed, drawn, count, n_threads, token), tokens)  # noqa: B023
+                    moments.add_block(masks, u)
+                    if not moments.finite():
+                        raise _overflow_error_subsets(masks, u, drawn, seed)
+                    bmin, bmax = float(np.min(u)), float(np.max(u))
+                else:
+                    perms, U, evals = interrupt.run(
+                        lambda token: util.permutations(seed, drawn, count, antithetic, trunc, n_threads, token),  # noqa: B023
+                        tokens)
+                    moments.add_block(perms, U)
+                    if not moments.finite():
+                        raise _overflow_error_permutations(perms, U, weights, drawn, seed)
+                    bmin, bmax = float(np.min(U)), float(np.max(U))
+                drawn += count
+                evaluations += evals
+                umin, umax = min(umin, bmin), max(umax, bmax)
+                values, stderr = moments.values, moments.stderr
+                sizer.record(count, time.perf_counter() - t_block)
+                max_se = float(np.max(stderr))
+                hist_n.append(drawn)
+                hist_se.append(max_se)
+                hist_v.append(values)
+                if len(hist_n) > history_cap:  # keep every other snapshot: cheap, still spans the run
+                    hist_n, hist_se, hist_v = hist_n[::2], hist_se[::2], hist_v[::2]
+                target = _target(values, umax - umin, n, rtol, atol)
+                elapsed = time.perf_counter() - t_start
+                bar.update(drawn, _progress_note(max_se, target, drawn, elapsed, min_permutations))
+                if drawn >= min_permutations and np.isfinite(max_se) and max_se <= target:
+                    converged = True
+                    stopped_by = "converged"
+                    break
+                if interrupt.hit:
+                    raise KeyboardInterrupt
+                if time_budget is not None and elapsed >= time_budget:
+                    stopped_by = "time_budget"
+                    break
+                if cap is not None and elapsed >= cap:
+                    stopped_by = "cap"
+                    break
     except KeyboardInterrupt:
-        status = "interrupted"
-        warnings.warn(f"data_shapley interrupted: returning the estimate from {drawn} {unit}, marked unconverged",
-                      StoppedEarlyWarning, stacklevel=2)
+        stopped_by = "interrupted"
     finally:
         bar.close()
 
+    stderr = moments.stderr
+    max_se = float(np.max(stderr)) if n else math.nan
+    has_target = rtol is not None or atol is not None
+    precision = f"largest standard error {max_se:.3g}" + (
+        f", {max_se / target:.3g}x the target {target:.3g}" if has_target and target > 0 else "")
+    if stopped_by == "interrupted":
+        warnings.warn(f"data_shapley interrupted: returning the estimate from {drawn} {unit} (the completed blocks), "
+                      f"marked unconverged; {precision}", StoppedEarlyWarning, stacklevel=2)
+    elif stopped_by == "time_budget":
+        why = "before the standard-error target" if has_target else "(no standard-error target was set)"
+        warnings.warn(f"data_shapley stopped at the time budget ({time_budget} s) after {drawn} {unit}, {why}; "
+                      f"{precision}", StoppedEarlyWarning, stacklevel=2)
+    elif stopped_by == "cap":
+        warnings.warn(f"data_shapley stopped at its default cap of {DEFAULT_TIME_CAP:g} s after {drawn} {unit}, "
+                      f"before the standard-error target; {precision}. Pass time_budget= or max_permutations= "
+                      "to run longer (or a larger rtol)", StoppedEarlyWarning, stacklevel=2)
+    values = moments.values
+    undefined = int(np.isnan(values).sum())
+    if undefined:
+        warnings.warn(f"{undefined} of {n} values are undefined (NaN, stderr inf): with {drawn} {unit}, those points "
+                      "were in every sampled subset or in none (Banzhaf/MSR needs both); draw more subsets",
+                      UndefinedValueWarning, stacklevel=2)
     history = {"n_samples": np.array(hist_n, np.int64), "max_stderr": np.array(hist_se),
                "values": np.array(hist_v).reshape(len(hist_v), n)}
     name = utility if isinstance(utility, str) else type(utility).__name__
     sv = kind if kind != "beta" else f"beta({beta_a:g},{beta_b:g})"
-    return ShapleyResult(moments.values, moments.stderr, moments.counts, converged,
+    return ShapleyResult(values, stderr, moments.counts, converged,
                          method=f"data_shapley(utility={name}, semivalue={sv})", n_samples=drawn // per_sample
-                         if kind != "banzhaf" else drawn, n_evaluations=evaluations, history=history, status=status,
-                         seed=seed, elapsed=time.perf_counter() - t_start)
+                         if kind != "banzhaf" else drawn, n_evaluations=evaluations, history=history,
+                         status=_STATUS[stopped_by], seed=seed, elapsed=time.perf_counter() - t_start,
+                         stopped_by=stopped_by, target_stderr=target if has_target else None)
