@@ -52,9 +52,11 @@ PERMUTATIONS = 20
 # pyDVL 0.10 needs numpy < 2: it lives in its own virtual environment (git-ignored).
 PEER_ENV = Path(__file__).resolve().parent / ".peer-env"
 
+
 def peer(job: dict, python: str) -> dict:
-    out = subprocess.run([python, str(HERE / "_peer_pydvl.py")], input=json.dumps(job), capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [python, str(HERE / "_peer_pydvl.py")], input=json.dumps(job), capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -81,17 +83,31 @@ def run_mc(kind, data, truncate, args):
     kw = dict(utility=kind, metric="accuracy" if kind == "logistic" else "neg_mse", rtol=None, progress=False)
     if truncate:
         kw.update(truncation=0.01, truncation_burn_in=0.4)
-    job = {"data": data, "kind": kind, "empty": empty_value(kind, yt), "truncate": truncate, "rtol": 0.01,
-           "burn_in": 0.4, "seed": 0, "permutations": PERMUTATIONS}
+    job = {
+        "data": data,
+        "kind": kind,
+        "empty": empty_value(kind, yt),
+        "truncate": truncate,
+        "rtol": 0.01,
+        "burn_in": 0.4,
+        "seed": 0,
+        "permutations": PERMUTATIONS,
+    }
     peer_runs = [peer(job, args.peer_python) for _ in range(args.peer_repeat)]
     p_wall = statistics.median(r["wall"] for r in peer_runs)
     p_evals = peer_runs[0]["evals"]
     p_values = np.array(peer_runs[0]["values"])
-    row = {"workload": f"{kind} ({data}, {len(X)} train, {len(Xt)} test), truncation {'on' if truncate else 'off'}",
-           "kind": kind, "peer_wall": p_wall, "peer_evals_per_s": p_evals / p_wall}
+    row = {
+        "workload": f"{kind} ({data}, {len(X)} train, {len(Xt)} test), truncation {'on' if truncate else 'off'}",
+        "kind": kind,
+        "peer_wall": p_wall,
+        "peer_evals_per_s": p_evals / p_wall,
+    }
     for n_jobs in (1, 2):
-        wall, res = timed(lambda: attrib.data_shapley(X, y, Xt, yt, max_permutations=PERMUTATIONS, seed=0,
-                                                      n_jobs=n_jobs, **kw), args.repeat)
+        wall, res = timed(
+            lambda: attrib.data_shapley(X, y, Xt, yt, max_permutations=PERMUTATIONS, seed=0, n_jobs=n_jobs, **kw),
+            args.repeat,
+        )
         row[f"wall_{n_jobs}"] = wall
         row[f"evals_per_s_{n_jobs}"] = res.n_evaluations / wall
     row["attrib_evals"] = res.n_evaluations
@@ -113,8 +129,22 @@ def run_mc(kind, data, truncate, args):
     order = np.random.default_rng(3).permutation(len(X))
     sizes = np.unique(np.linspace(1, len(X), 40).astype(int))
     pu = np.array(peer({**job, "subsets": [order[:k].tolist() for k in sizes]}, args.peer_python)["utilities"])
-    util = make_utility(attrib._dispatch.core, kind, X, y, Xt, yt, metric=kw["metric"], scoring=None,
-                        empty_score=None, alpha=1.0, C=1.0, k=5, refactor_every=32, n_threads=1)
+    util = make_utility(
+        attrib._dispatch.core,
+        kind,
+        X,
+        y,
+        Xt,
+        yt,
+        metric=kw["metric"],
+        scoring=None,
+        empty_score=None,
+        alpha=1.0,
+        C=1.0,
+        k=5,
+        refactor_every=32,
+        n_threads=1,
+    )
     au = util.prefixes(order)[sizes]
     row["utility_max_abs_diff"] = float(np.max(np.abs(au - pu)))
     row["utility_scale"] = float(np.max(np.abs(pu)))
@@ -127,8 +157,11 @@ def run_knn(data, args, peer_repeat):
     peer_runs = [peer(job, args.peer_python) for _ in range(peer_repeat)]
     p_wall = statistics.median(r["wall"] for r in peer_runs)
     p_values = np.array(peer_runs[0]["values"])
-    row = {"workload": f"KNN-Shapley K=5 ({data}, {len(X)} x {X.shape[1]} train, {len(Xt)} test)", "kind": "knn",
-           "peer_wall": p_wall}
+    row = {
+        "workload": f"KNN-Shapley K=5 ({data}, {len(X)} x {X.shape[1]} train, {len(Xt)} test)",
+        "kind": "knn",
+        "peer_wall": p_wall,
+    }
     for n_jobs in (1, 2):
         wall, res = timed(lambda: attrib.knn_shapley(X, y, Xt, yt, k=5, n_jobs=n_jobs), args.repeat)
         row[f"wall_{n_jobs}"] = wall
@@ -141,27 +174,34 @@ def run_knn(data, args, peer_repeat):
 
 
 def fmt_table(rows):
-    lines = ["| workload | pyDVL wall | pyDVL evals/s | attrib wall (1 / 2 threads) | attrib evals/s (1 / 2) "
-             "| speedup (1 / 2 threads) | aim | values |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| workload | pyDVL wall | pyDVL evals/s | attrib wall (1 / 2 threads) | attrib evals/s (1 / 2) "
+        "| speedup (1 / 2 threads) | aim | values |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         aim = AIMS[r["kind"]]
         if r["kind"] == "knn":
             evals = "-"
             peer_evals = "-"
-            values = (f"max abs diff vs pyDVL {r['max_abs_diff']:.1e} (scale {r['value_scale']:.1e}), "
-                      f"Spearman {r['rho_peer']:.4f}")
+            values = (
+                f"max abs diff vs pyDVL {r['max_abs_diff']:.1e} (scale {r['value_scale']:.1e}), "
+                f"Spearman {r['rho_peer']:.4f}"
+            )
         else:
             peer_evals = f"{r['peer_evals_per_s']:,.0f}"
             evals = f"{r['evals_per_s_1']:,.0f} / {r['evals_per_s_2']:,.0f}"
-            values = (f"Spearman vs {r['reference_permutations']}-perm reference: pyDVL@{PERMUTATIONS} "
-                      f"{r['rho_peer']:.3f}, attrib@{PERMUTATIONS} {r['rho_attrib_same_perms']:.3f}, "
-                      f"attrib@{r['attrib_same_time_perms']} (in pyDVL's wall time) {r['rho_attrib_same_time']:.3f}; "
-                      f"utility max abs diff {r['utility_max_abs_diff']:.1e} (scale {r['utility_scale']:.1e})")
+            values = (
+                f"Spearman vs {r['reference_permutations']}-perm reference: pyDVL@{PERMUTATIONS} "
+                f"{r['rho_peer']:.3f}, attrib@{PERMUTATIONS} {r['rho_attrib_same_perms']:.3f}, "
+                f"attrib@{r['attrib_same_time_perms']} (in pyDVL's wall time) {r['rho_attrib_same_time']:.3f}; "
+                f"utility max abs diff {r['utility_max_abs_diff']:.1e} (scale {r['utility_scale']:.1e})"
+            )
         lines.append(
             f"| {r['workload']} | {r['peer_wall']:.3f} s | {peer_evals} | {r['wall_1'] * 1e3:.1f} / "
             f"{r['wall_2'] * 1e3:.1f} ms | {evals} | {r['speedup_1']:,.0f}x / {r['speedup_2']:,.0f}x | "
-            f"{aim:.0f}x {'met' if max(r['speedup_1'], r['speedup_2']) >= aim else 'NOT met'} | {values} |")
+            f"{aim:.0f}x {'met' if max(r['speedup_1'], r['speedup_2']) >= aim else 'NOT met'} | {values} |"
+        )
     return lines
 
 
@@ -176,8 +216,10 @@ def main():
     args.reference = {"logistic": 500, "ridge": 500} if args.quick else {"logistic": 10000, "ridge": 20000}
     warnings.simplefilter("ignore")
     if not Path(args.peer_python).exists():
-        sys.exit(f"pyDVL's Python not found at {args.peer_python}: python -m venv {PEER_ENV} && "
-                 f"{PEER_ENV}/bin/pip install 'pydvl==0.10.0' 'numpy<2' scikit-learn (or set PYDVL_PYTHON)")
+        sys.exit(
+            f"pyDVL's Python not found at {args.peer_python}: python -m venv {PEER_ENV} && "
+            f"{PEER_ENV}/bin/pip install 'pydvl==0.10.0' 'numpy<2' scikit-learn (or set PYDVL_PYTHON)"
+        )
     load_start = os.getloadavg()[0]
     rows = []
     for kind, data in (("logistic", "breast_cancer"), ("ridge", "diabetes")):
@@ -189,16 +231,20 @@ def main():
     rows.append(run_knn("synthetic_knn", args, 1))
     print(fmt_table(rows[-1:])[-1], flush=True)
     info = attrib.build_info()
-    peer_version = subprocess.run([args.peer_python, "-c", "import pydvl; print(pydvl.__version__)"],
-                                  capture_output=True, text=True).stdout.strip()
-    header = [f"{_dt.date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, attrib core "
-              f"{info['core']} ({info['isa']}), OpenMP {info['openmp']}, pyDVL {peer_version} with n_jobs=1 "
-              f"(its own venv). Medians of {args.repeat} attrib runs and {args.peer_repeat} pyDVL runs "
-              f"({PERMUTATIONS} permutations each for Monte Carlo; synthetic KNN: 1 pyDVL run). Speedup = attrib "
-              "utility evaluations per second / pyDVL's (Monte Carlo), or pyDVL wall / attrib wall (KNN); the aim is "
-              "judged on attrib's faster configuration (1 or 2 threads). "
-              f"Load average at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} on a shared machine: "
-              "a load above the CPU count slows both sides, and the single-process peer most.", ""]
+    peer_version = subprocess.run(
+        [args.peer_python, "-c", "import pydvl; print(pydvl.__version__)"], capture_output=True, text=True
+    ).stdout.strip()
+    header = [
+        f"{_dt.date.today().isoformat()}, {platform.machine()}, {os.cpu_count()} CPUs, attrib core "
+        f"{info['core']} ({info['isa']}), OpenMP {info['openmp']}, pyDVL {peer_version} with n_jobs=1 "
+        f"(its own venv). Medians of {args.repeat} attrib runs and {args.peer_repeat} pyDVL runs "
+        f"({PERMUTATIONS} permutations each for Monte Carlo; synthetic KNN: 1 pyDVL run). Speedup = attrib "
+        "utility evaluations per second / pyDVL's (Monte Carlo), or pyDVL wall / attrib wall (KNN); the aim is "
+        "judged on attrib's faster configuration (1 or 2 threads). "
+        f"Load average at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} on a shared machine: "
+        "a load above the CPU count slows both sides, and the single-process peer most.",
+        "",
+    ]
     table = fmt_table(rows)
     print("\n".join(header + table))
     if not args.quick:

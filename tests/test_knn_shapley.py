@@ -23,7 +23,7 @@ def brute_force_knn_shapley(X, y, X_test, y_test, K, soft, n_classes):
         rank = np.empty(n, int)
         rank[np.lexsort((np.arange(n), dist))] = np.arange(n)
 
-        def U(S):
+        def U(S, rank=rank, t=t):
             if not S:
                 return 1.0 / n_classes if soft else 0.0
             top = sorted(S, key=lambda i: rank[i])[: min(K, len(S))]

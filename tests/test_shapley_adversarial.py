@@ -38,6 +38,7 @@ def _sigint_after(seconds):
 # 1. Stopping rules
 # ----------------------------------------------------------------------------------------------
 
+
 def test_all_zero_values_still_reach_the_target():
     # Every value is 0: a target relative to max|value| alone is 0 and was never met.
     t0 = time.perf_counter()
@@ -71,15 +72,13 @@ def test_explicit_max_permutations_runs_that_many():
     res = attrib.data_shapley(5, utility=lambda i: float(w[i].sum()), max_permutations=500, progress=False)
     assert res.n_samples == 500 and res.stopped_by == "max_permutations" and res.target_stderr is None
     # with an explicit target the cap is an upper bound again
-    res = attrib.data_shapley(5, utility=lambda i: float(w[i].sum()), max_permutations=500, rtol=0.05,
-                              progress=False)
+    res = attrib.data_shapley(5, utility=lambda i: float(w[i].sum()), max_permutations=500, rtol=0.05, progress=False)
     assert res.stopped_by == "converged" and res.n_samples < 500
 
 
 def test_time_budget_without_target_says_no_target_was_set():
     with pytest.warns(StoppedEarlyWarning) as rec:
-        res = attrib.data_shapley(6, utility=lambda i: float(len(i) ** 2), rtol=None, time_budget=0.05,
-                                  progress=False)
+        res = attrib.data_shapley(6, utility=lambda i: float(len(i) ** 2), rtol=None, time_budget=0.05, progress=False)
     msg = str(rec[0].message)
     assert "before the standard-error target" not in msg and "no standard-error target was set" in msg
     assert res.stopped_by == "time_budget"
@@ -94,6 +93,7 @@ def test_progress_line_estimates_time_to_target():
 # ----------------------------------------------------------------------------------------------
 # 2. Blocks, Ctrl-C and time budgets
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", ["ridge", "callable", "banzhaf", "antithetic", "beta"])
 def test_bitwise_identical_for_any_block_size(data, case, monkeypatch):
@@ -204,8 +204,9 @@ def test_knn_shapley_blocks_are_bitwise_one_call(monkeypatch, soft):
 
     Xc, Tc, x_sq = knn_frame(X.astype(float), Xt.astype(float))
     acc = np.zeros(len(X))
-    core.knn_shapley_accumulate(Xc, x_sq, y.astype(np.int64), Tc, yt.astype(np.int64), 4, soft, 3,
-                                core.knn_test_chunk(len(X)), 1, acc)
+    core.knn_shapley_accumulate(
+        Xc, x_sq, y.astype(np.int64), Tc, yt.astype(np.int64), 4, soft, 3, core.knn_test_chunk(len(X)), 1, acc
+    )
     assert_array_equal(default, acc / len(Xt))
     monkeypatch.setattr(_progress, "BLOCK_SECONDS", 1e-9)  # one chunk per call
     assert_array_equal(default, attrib.knn_shapley(X, y, Xt, yt, k=4, soft_label=soft, n_jobs=2).values)
@@ -214,6 +215,7 @@ def test_knn_shapley_blocks_are_bitwise_one_call(monkeypatch, soft):
 # ----------------------------------------------------------------------------------------------
 # 3. KNN: translation and scale invariance
 # ----------------------------------------------------------------------------------------------
+
 
 def _reference_knn_shapley(X, y, Xt, yt, K):
     """Jia et al.'s hard-label recursion on exact differences (x - t), ties to the lower index."""
@@ -239,8 +241,10 @@ def test_knn_shapley_translation_invariant(offset):
     got = attrib.knn_shapley(Xs, y, Ts, yt, k=5).values
     assert_allclose(got, base, rtol=0, atol=1e-12)
     assert_allclose(got, _reference_knn_shapley(Xs, y, Ts, yt, 5), rtol=0, atol=1e-12)
-    util = [attrib.data_shapley(A, y, B, yt, utility="knn", k=3, max_permutations=6, progress=False).values
-            for A, B in ((X, Xt), (Xs, Ts))]
+    util = [
+        attrib.data_shapley(A, y, B, yt, utility="knn", k=3, max_permutations=6, progress=False).values
+        for A, B in ((X, Xt), (Xs, Ts))
+    ]
     assert_array_equal(util[1], util[0])
 
 
@@ -250,8 +254,10 @@ def test_knn_shapley_scale_invariant(scale):
     base = attrib.knn_shapley(X, y, Xt, yt, k=5).values
     got = attrib.knn_shapley(X * scale, y, Xt * scale, yt, k=5).values
     assert_allclose(got, base, rtol=0, atol=1e-12)
-    util = [attrib.data_shapley(A, y, B, yt, utility="knn", k=3, max_permutations=6, progress=False).values
-            for A, B in ((X, Xt), (X * scale, Xt * scale))]
+    util = [
+        attrib.data_shapley(A, y, B, yt, utility="knn", k=3, max_permutations=6, progress=False).values
+        for A, B in ((X, Xt), (X * scale, Xt * scale))
+    ]
     assert_array_equal(util[1], util[0])
 
 
@@ -269,26 +275,30 @@ def test_knn_exact_ties_on_grid_data_survive_the_shift():
 # 4. Silent wrong answers and unclear errors
 # ----------------------------------------------------------------------------------------------
 
+
 def test_banzhaf_with_one_subset_warns_about_undefined_values():
     with pytest.warns(UndefinedValueWarning, match="undefined"):
-        res = attrib.data_shapley(6, utility=lambda i: float(len(i)), semivalue="banzhaf", max_permutations=1,
-                                  progress=False)
+        res = attrib.data_shapley(
+            6, utility=lambda i: float(len(i)), semivalue="banzhaf", max_permutations=1, progress=False
+        )
     assert np.isnan(res.values).all() and np.isinf(res.stderr).all()
 
 
 def test_banzhaf_with_enough_subsets_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UndefinedValueWarning)
-        res = attrib.data_shapley(6, utility=lambda i: float(len(i)), semivalue="banzhaf", max_permutations=64,
-                                  progress=False)
+        res = attrib.data_shapley(
+            6, utility=lambda i: float(len(i)), semivalue="banzhaf", max_permutations=64, progress=False
+        )
     assert np.isfinite(res.values).all() and np.isfinite(res.stderr).all()
 
 
 @pytest.mark.parametrize("semivalue", ["shapley", "banzhaf"])
 def test_huge_utilities_name_the_subset(semivalue):
     with pytest.raises(UtilityError, match="too large to average.*(permutation 0|subset)"):
-        attrib.data_shapley(6, utility=lambda i: 1.7e308 * (-1.0) ** len(i), semivalue=semivalue,
-                            max_permutations=20, progress=False)
+        attrib.data_shapley(
+            6, utility=lambda i: 1.7e308 * (-1.0) ** len(i), semivalue=semivalue, max_permutations=20, progress=False
+        )
 
 
 def test_integer_too_large_for_float_names_the_subset():
@@ -301,26 +311,31 @@ def test_huge_integer_arguments_are_clear_value_errors(data):
     with pytest.raises(ValueError, match="k must be at most 2\\*\\*62"):
         attrib.knn_shapley(X[:50], b[:50], X[50:60], b[50:60], k=2**63)
     with pytest.raises(ValueError, match="refactor_every must be at most"):
-        attrib.data_shapley(X[:50], y[:50], X[50:60], y[50:60], refactor_every=2**63, max_permutations=2,
-                            progress=False)
+        attrib.data_shapley(
+            X[:50], y[:50], X[50:60], y[50:60], refactor_every=2**63, max_permutations=2, progress=False
+        )
     with pytest.raises(ValueError, match="k must be at most"):
-        attrib.data_shapley(X[:50], b[:50], X[50:60], b[50:60], utility="knn", k=2**64, max_permutations=2,
-                            progress=False)
+        attrib.data_shapley(
+            X[:50], b[:50], X[50:60], b[50:60], utility="knn", k=2**64, max_permutations=2, progress=False
+        )
 
 
 def test_knn_utility_caps_k_at_n(data):
     X, _, b = data
-    big = attrib.data_shapley(X[:40], b[:40], X[40:70], b[40:70], utility="knn", k=2**40, max_permutations=4,
-                              progress=False)
-    at_n = attrib.data_shapley(X[:40], b[:40], X[40:70], b[40:70], utility="knn", k=40, max_permutations=4,
-                               progress=False)
+    big = attrib.data_shapley(
+        X[:40], b[:40], X[40:70], b[40:70], utility="knn", k=2**40, max_permutations=4, progress=False
+    )
+    at_n = attrib.data_shapley(
+        X[:40], b[:40], X[40:70], b[40:70], utility="knn", k=40, max_permutations=4, progress=False
+    )
     assert_array_equal(big.values, at_n.values)
 
 
 def test_history_is_bounded_in_memory(monkeypatch):
     monkeypatch.setattr(shapley_module, "_HISTORY_BYTES", 8 * 30 * 12)  # 12 snapshots of 30 values
-    res = attrib.data_shapley(30, utility=lambda i: float(len(i) ** 0.5), max_permutations=200, block_size=1,
-                              progress=False)
+    res = attrib.data_shapley(
+        30, utility=lambda i: float(len(i) ** 0.5), max_permutations=200, block_size=1, progress=False
+    )
     h = res.history
     assert 6 <= h["values"].shape[0] <= 12 and h["values"].shape == (len(h["n_samples"]), 30)
     assert len(h["max_stderr"]) == len(h["n_samples"])
@@ -337,8 +352,9 @@ def test_positive_constrained_estimators_keep_the_constraint(data, name):
     X, y, _ = data
     Xs, ys, Xt, yt = X[:8], -y[:8], X[100:140], -y[100:140]
     est = getattr(linear_model, name)(positive=True)
-    res = attrib.data_shapley(Xs, ys, Xt, yt, utility=est, empty_score=0.0, max_permutations=4, rtol=None,
-                              progress=False)
+    res = attrib.data_shapley(
+        Xs, ys, Xt, yt, utility=est, empty_score=0.0, max_permutations=4, rtol=None, progress=False
+    )
     full = est.fit(Xs, ys).score(Xt, yt)
     assert_allclose(res.values.sum(), full, rtol=1e-10)
     free = getattr(linear_model, name)().fit(Xs, ys).score(Xt, yt)

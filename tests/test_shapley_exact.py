@@ -23,6 +23,7 @@ def all_subset_utilities(n, utility):
 
 def exact_semivalue(n, u, kind, a=1.0, b=1.0):
     """phi_i = sum_{S not containing i} coef(|S|) (u(S + i) - u(S))."""
+
     def coef(k):
         if kind == "shapley":
             return 1.0 / (n * comb(n - 1, k))
@@ -70,15 +71,22 @@ def logistic_game():
     def utility(idx):
         if idx.size == 0:
             return max(yt.mean(), 1 - yt.mean())  # test-set majority class
-        model = (DummyClassifier(strategy="most_frequent") if np.unique(y[idx]).size < 2
-                 else LogisticRegression(C=2.0, solver="newton-cholesky", tol=1e-12))
+        model = (
+            DummyClassifier(strategy="most_frequent")
+            if np.unique(y[idx]).size < 2
+            else LogisticRegression(C=2.0, solver="newton-cholesky", tol=1e-12)
+        )
         return accuracy_score(yt, model.fit(X[idx], y[idx]).predict(Xt))
 
     return X, y, Xt, yt, all_subset_utilities(n, utility)
 
 
-CASES = [("shapley", "shapley", ()), ("beta(4,1)", "beta", (4.0, 1.0)), ("beta(1,4)", "beta", (1.0, 4.0)),
-         ("banzhaf", "banzhaf", ())]
+CASES = [
+    ("shapley", "shapley", ()),
+    ("beta(4,1)", "beta", (4.0, 1.0)),
+    ("beta(1,4)", "beta", (1.0, 4.0)),
+    ("banzhaf", "banzhaf", ()),
+]
 
 
 def check_coverage(game, semivalue, kind, ab, **kw):
@@ -86,8 +94,9 @@ def check_coverage(game, semivalue, kind, ab, **kw):
     X, y, Xt, yt, u = game
     exact = exact_semivalue(len(X), u, kind, *ab)
     budget = 20000 if kind == "banzhaf" else 3000
-    res = attrib.data_shapley(X, y, Xt, yt, semivalue=semivalue, max_permutations=budget, rtol=None, progress=False,
-                              **kw)
+    res = attrib.data_shapley(
+        X, y, Xt, yt, semivalue=semivalue, max_permutations=budget, rtol=None, progress=False, **kw
+    )
     z = np.abs(res.values - exact) / np.maximum(res.stderr, 1e-300)
     assert (z < 4).all(), z
     assert np.mean(z < 1.96) >= 0.7
@@ -108,8 +117,7 @@ def test_logistic_estimates_cover_exact_values(logistic_game, semivalue, kind, a
 def test_efficiency_of_every_permutation(ridge_game):
     # Shapley along each permutation telescopes: the values sum to u(D) - u(empty) exactly.
     X, y, Xt, yt, u = ridge_game
-    res = attrib.data_shapley(X, y, Xt, yt, utility="ridge", alpha=0.5, max_permutations=64, rtol=None,
-                              progress=False)
+    res = attrib.data_shapley(X, y, Xt, yt, utility="ridge", alpha=0.5, max_permutations=64, rtol=None, progress=False)
     assert abs(res.values.sum() - (u[tuple(range(len(X)))] - u[()])) < 1e-12
 
 
@@ -118,8 +126,13 @@ def test_error_shrinks_like_one_over_sqrt_permutations(ridge_game):
     exact = exact_semivalue(len(X), u, "shapley")
 
     def rmse(p):
-        errs = [attrib.data_shapley(X, y, Xt, yt, utility="ridge", alpha=0.5, max_permutations=p, rtol=None,
-                                    seed=s, progress=False).values - exact for s in range(8)]
+        errs = [
+            attrib.data_shapley(
+                X, y, Xt, yt, utility="ridge", alpha=0.5, max_permutations=p, rtol=None, seed=s, progress=False
+            ).values
+            - exact
+            for s in range(8)
+        ]
         return np.sqrt(np.mean(np.square(errs)))
 
     ratio = rmse(64) / rmse(1024)  # 16x the permutations: expect 4x smaller error
@@ -129,8 +142,19 @@ def test_error_shrinks_like_one_over_sqrt_permutations(ridge_game):
 def test_antithetic_pairs_are_unbiased_and_counted_as_one_sample(ridge_game):
     X, y, Xt, yt, u = ridge_game
     exact = exact_semivalue(len(X), u, "shapley")
-    res = attrib.data_shapley(X, y, Xt, yt, utility="ridge", alpha=0.5, max_permutations=3000, rtol=None,
-                              antithetic=True, seed=4, progress=False)
+    res = attrib.data_shapley(
+        X,
+        y,
+        Xt,
+        yt,
+        utility="ridge",
+        alpha=0.5,
+        max_permutations=3000,
+        rtol=None,
+        antithetic=True,
+        seed=4,
+        progress=False,
+    )
     assert res.n_samples == 1500 and (res.counts == 1500).all()
     assert (np.abs(res.values - exact) / res.stderr < 4).all()
 
@@ -140,8 +164,16 @@ def test_builtin_and_estimator_paths_agree(logistic_game):
     X, y, Xt, yt, _ = logistic_game
     kw = dict(max_permutations=40, rtol=None, seed=9, progress=False)
     fast = attrib.data_shapley(X, y, Xt, yt, utility="logistic", C=2.0, **kw)
-    slow = attrib.data_shapley(X, y, Xt, yt, utility=LogisticRegression(C=2.0, solver="newton-cholesky", tol=1e-12),
-                               scoring="accuracy", empty_score=max(yt.mean(), 1 - yt.mean()), **kw)
+    slow = attrib.data_shapley(
+        X,
+        y,
+        Xt,
+        yt,
+        utility=LogisticRegression(C=2.0, solver="newton-cholesky", tol=1e-12),
+        scoring="accuracy",
+        empty_score=max(yt.mean(), 1 - yt.mean()),
+        **kw,
+    )
     np.testing.assert_allclose(fast.values, slow.values, rtol=0, atol=1e-12)
     np.testing.assert_allclose(fast.stderr, slow.stderr, rtol=0, atol=1e-12)
 
@@ -174,8 +206,19 @@ def test_knn_estimates_cover_exact_values(knn_game, semivalue, kind, ab):
     X, y, Xt, yt, u = knn_game
     exact = exact_semivalue(len(X), u, kind, *ab)
     budget = 20000 if kind == "banzhaf" else 3000
-    res = attrib.data_shapley(X, y, Xt, yt, utility="knn", k=3, semivalue=semivalue, max_permutations=budget,
-                              rtol=None, seed=3, progress=False)
+    res = attrib.data_shapley(
+        X,
+        y,
+        Xt,
+        yt,
+        utility="knn",
+        k=3,
+        semivalue=semivalue,
+        max_permutations=budget,
+        rtol=None,
+        seed=3,
+        progress=False,
+    )
     z = np.abs(res.values - exact) / res.stderr
     assert (z < 4).all(), z
     assert np.mean(z < 1.96) >= 0.7

@@ -34,9 +34,17 @@ def clf(rng):
 
 
 @pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-@pytest.mark.parametrize("utility,semivalue,extra", [
-    ("ridge", "shapley", {}), ("ridge", "banzhaf", {}), ("ridge", "beta(16,1)", {"truncation": 0.05}),
-    ("logistic", "shapley", {"antithetic": True}), ("logistic", "banzhaf", {}), ("knn", "beta(4,1)", {})])
+@pytest.mark.parametrize(
+    "utility,semivalue,extra",
+    [
+        ("ridge", "shapley", {}),
+        ("ridge", "banzhaf", {}),
+        ("ridge", "beta(16,1)", {"truncation": 0.05}),
+        ("logistic", "shapley", {"antithetic": True}),
+        ("logistic", "banzhaf", {}),
+        ("knn", "beta(4,1)", {}),
+    ],
+)
 def test_bitwise_identical_for_any_n_jobs(core, monkeypatch, rng, utility, semivalue, extra):
     monkeypatch.setattr(_dispatch, "core", core)
     X = rng.normal(size=(200, 4))  # 32 x 200 steps per block: above the kernels' serial threshold
@@ -45,8 +53,23 @@ def test_bitwise_identical_for_any_n_jobs(core, monkeypatch, rng, utility, semiv
     yt = Xt[:, 0] + rng.normal(size=50)
     if utility in ("logistic", "knn"):
         y, yt = (y > 0).astype(int), (yt > 0).astype(int)
-    runs = [attrib.data_shapley(X, y, Xt, yt, utility=utility, semivalue=semivalue, max_permutations=100, rtol=None,
-                                seed=123, n_jobs=j, progress=False, **extra) for j in (1, 2)]
+    runs = [
+        attrib.data_shapley(
+            X,
+            y,
+            Xt,
+            yt,
+            utility=utility,
+            semivalue=semivalue,
+            max_permutations=100,
+            rtol=None,
+            seed=123,
+            n_jobs=j,
+            progress=False,
+            **extra,
+        )
+        for j in (1, 2)
+    ]
     assert_array_equal(runs[0].values, runs[1].values)
     assert_array_equal(runs[0].stderr, runs[1].stderr)
     assert runs[0].n_evaluations == runs[1].n_evaluations
@@ -70,8 +93,15 @@ def test_callable_and_builtin_share_sampler_and_truncation(reg):
     def utility(idx):
         return 0.0 if idx.size == 0 else r2_score(yt, Ridge(alpha=1.0).fit(X[idx], y[idx]).predict(Xt))
 
-    kw = dict(max_permutations=20, rtol=None, seed=5, progress=False, truncation=0.05, truncation_patience=2,
-              truncation_burn_in=0.2)
+    kw = dict(
+        max_permutations=20,
+        rtol=None,
+        seed=5,
+        progress=False,
+        truncation=0.05,
+        truncation_patience=2,
+        truncation_burn_in=0.2,
+    )
     fast = attrib.data_shapley(X, y, Xt, yt, utility="ridge", **kw)
     slow = attrib.data_shapley(len(X), utility=utility, **kw)
     assert_allclose(fast.values, slow.values, rtol=0, atol=1e-12)
@@ -83,8 +113,9 @@ def test_truncation_rule(reg):
     X, y, Xt, yt = reg
     res = attrib.data_shapley(X, y, Xt, yt, max_permutations=10, rtol=None, truncation=1e6, progress=False)
     assert res.n_evaluations == 10
-    res = attrib.data_shapley(X, y, Xt, yt, max_permutations=10, rtol=None, truncation=1e6, truncation_burn_in=0.5,
-                              progress=False)
+    res = attrib.data_shapley(
+        X, y, Xt, yt, max_permutations=10, rtol=None, truncation=1e6, truncation_burn_in=0.5, progress=False
+    )
     assert res.n_evaluations == 10 * 15
 
 
@@ -94,8 +125,11 @@ def test_utility_that_raises_names_the_subset():
             raise RuntimeError("boom")
         return float(idx.size)
 
-    with pytest.raises(UtilityError, match=r"raised RuntimeError: boom on the first 3 points of permutation 0 "
-                                           r"\(seed 7\): indices \[\d+, \d+, \d+\]") as info:
+    with pytest.raises(
+        UtilityError,
+        match=r"raised RuntimeError: boom on the first 3 points of permutation 0 "
+        r"\(seed 7\): indices \[\d+, \d+, \d+\]",
+    ) as info:
         attrib.data_shapley(6, utility=utility, max_permutations=4, seed=7, progress=False)
     assert isinstance(info.value.__cause__, RuntimeError)
 
@@ -129,8 +163,7 @@ def test_ctrl_c_returns_partial_unconverged_result():
         return float(np.sum(idx))
 
     with pytest.warns(StoppedEarlyWarning, match="interrupted"):
-        res = attrib.data_shapley(6, utility=utility, max_permutations=1000, rtol=None, progress=False,
-                                  block_size=32)
+        res = attrib.data_shapley(6, utility=utility, max_permutations=1000, rtol=None, progress=False, block_size=32)
     assert not res.converged and res.status == "interrupted"
     assert res.n_samples == 32  # whole blocks only
     assert_allclose(res.values, np.arange(6.0))  # additive game: exact from any permutation
@@ -185,8 +218,14 @@ def test_bad_arguments(reg, clf):
     kw = dict(progress=False)
     with pytest.raises(ValueError, match="nothing would stop the run"):
         attrib.data_shapley(X, y, Xt, yt, rtol=None, **kw)
-    for name, value in [("max_permutations", 0), ("time_budget", -1.0), ("rtol", 0.0), ("atol", float("nan")),
-                        ("truncation", -0.1), ("block_size", 0)]:
+    for name, value in [
+        ("max_permutations", 0),
+        ("time_budget", -1.0),
+        ("rtol", 0.0),
+        ("atol", float("nan")),
+        ("truncation", -0.1),
+        ("block_size", 0),
+    ]:
         with pytest.raises(ValueError, match=name):
             attrib.data_shapley(X, y, Xt, yt, **{name: value}, **kw)
     with pytest.raises(ValueError, match="semivalue must be"):
@@ -228,10 +267,20 @@ def test_bad_arguments(reg, clf):
         attrib.data_shapley(X, y, Xt, yt, utility=3, **kw)
 
 
-@pytest.mark.parametrize("name,bad,error", [
-    ("k", 2.5, TypeError), ("k", "3", TypeError), ("k", True, TypeError), ("k", None, TypeError),
-    ("k", 0, ValueError), ("k", -2, ValueError),
-    ("n_jobs", 1.5, TypeError), ("n_jobs", "2", TypeError), ("n_jobs", 0, ValueError)])
+@pytest.mark.parametrize(
+    "name,bad,error",
+    [
+        ("k", 2.5, TypeError),
+        ("k", "3", TypeError),
+        ("k", True, TypeError),
+        ("k", None, TypeError),
+        ("k", 0, ValueError),
+        ("k", -2, ValueError),
+        ("n_jobs", 1.5, TypeError),
+        ("n_jobs", "2", TypeError),
+        ("n_jobs", 0, ValueError),
+    ],
+)
 def test_one_exception_type_per_bad_value(clf, name, bad, error):
     # The library's convention (check_positive): a wrong type is a TypeError, a value of the
     # right type out of range a ValueError, the same in every function of the family.
@@ -242,12 +291,24 @@ def test_one_exception_type_per_bad_value(clf, name, bad, error):
         attrib.data_shapley(X, y, Xt, yt, utility="knn", progress=False, **{name: bad})
 
 
-@pytest.mark.parametrize("name,bad,error", [
-    ("max_permutations", 2.0, TypeError), ("block_size", "32", TypeError), ("refactor_every", 1.5, TypeError),
-    ("min_permutations", -1, ValueError), ("refactor_every", 0, ValueError),
-    ("seed", 1.5, TypeError), ("seed", -1, ValueError), ("seed", 2**64, ValueError),
-    ("truncation_burn_in", "half", TypeError), ("truncation_burn_in", 1.5, ValueError),
-    ("antithetic", 1, TypeError), ("alpha", "1", TypeError), ("alpha", -1.0, ValueError)])
+@pytest.mark.parametrize(
+    "name,bad,error",
+    [
+        ("max_permutations", 2.0, TypeError),
+        ("block_size", "32", TypeError),
+        ("refactor_every", 1.5, TypeError),
+        ("min_permutations", -1, ValueError),
+        ("refactor_every", 0, ValueError),
+        ("seed", 1.5, TypeError),
+        ("seed", -1, ValueError),
+        ("seed", 2**64, ValueError),
+        ("truncation_burn_in", "half", TypeError),
+        ("truncation_burn_in", 1.5, ValueError),
+        ("antithetic", 1, TypeError),
+        ("alpha", "1", TypeError),
+        ("alpha", -1.0, ValueError),
+    ],
+)
 def test_data_shapley_argument_types(reg, name, bad, error):
     X, y, Xt, yt = reg
     kw = {"truncation": 0.1} if name.startswith("truncation") else {}

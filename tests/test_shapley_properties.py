@@ -38,9 +38,7 @@ def test_knn_shapley_equals_brute_force(problem):
 
 
 def _shapley(n, utility, semivalue="shapley", **kw):
-    return attrib.data_shapley(
-        n, utility=utility, semivalue=semivalue, rtol=None, progress=False, **kw
-    )
+    return attrib.data_shapley(n, utility=utility, semivalue=semivalue, rtol=None, progress=False, **kw)
 
 
 @given(

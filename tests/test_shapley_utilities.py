@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from sklearn.linear_model import LogisticRegression, Ridge
 from scipy.special import log_expit
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
 from threadpoolctl import threadpool_limits
 
@@ -126,8 +126,9 @@ def test_knn_prefixes_equal_fresh_fits(rng, k):
     yt = np.digitize(Xt[:, 0], [-0.5, 0.5]).astype(np.int64)
     ranks = core.knn_ranks(X, Xt, 1)
     order = rng.permutation(n).astype(np.int64)
-    got = walk(core, X, y.astype(float), Xt, yt.astype(float), KNN, "accuracy", order, knn_ranks=ranks, k=k,
-               n_classes=3)
+    got = walk(
+        core, X, y.astype(float), Xt, yt.astype(float), KNN, "accuracy", order, knn_ranks=ranks, k=k, n_classes=3
+    )
     with threadpool_limits(1):  # scikit-learn's threaded neighbour search is slow on tiny problems
         ref = [_knn_reference(X, y, Xt, yt, order[:j], k) for j in range(n + 1)]
     # Vote ties: scikit-learn picks the lowest label among the subset's classes, as attrib does.
@@ -151,12 +152,21 @@ def test_logistic_survives_saturated_margins_on_real_data():
 
     data = attrib.datasets.load_breast_cancer()
     X, y = data.X, data.y
-    v = attrib.data_shapley(X[:200], y[:200], X[400:], y[400:], utility="logistic", max_permutations=500, seed=0,
-                            progress=False)
+    v = attrib.data_shapley(
+        X[:200], y[:200], X[400:], y[400:], utility="logistic", max_permutations=500, seed=0, progress=False
+    )
     assert np.isfinite(v.values).all() and np.isfinite(v.stderr).all()
     order = np.random.default_rng(5).permutation(200)
-    got = walk(_dispatch.core, np.ascontiguousarray(X[:200]), y[:200], np.ascontiguousarray(X[400:]), y[400:],
-               LOGISTIC, "neg_log_loss", order)
+    got = walk(
+        _dispatch.core,
+        np.ascontiguousarray(X[:200]),
+        y[:200],
+        np.ascontiguousarray(X[400:]),
+        y[400:],
+        LOGISTIC,
+        "neg_log_loss",
+        order,
+    )
     for k in range(2, 201, 9):
         S = order[:k]
         if np.unique(y[S]).size < 2:

@@ -6,14 +6,75 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['GlmFit', 'LinearFit', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_ranks', 'knn_shapley', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'philox4x32_10', 'random_permutations', 'random_subsets', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
+class LinearForm:
+    """
+    Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
+    
+    Members:
+    
+      automatic
+    
+      primal
+    
+      dual
+    """
+    __members__: typing.ClassVar[dict[str, LinearForm]]
+    automatic: typing.ClassVar[LinearForm]
+    dual: typing.ClassVar[LinearForm]
+    primal: typing.ClassVar[LinearForm]
+    @typing.overload
+    def __eq__(self, other: LinearForm) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: LinearForm) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
 class LinearFit:
     """
     A fitted squared-loss model (private; see attrib.linear_loo).
     """
-    def __getstate__(self) -> tuple[int, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, bool, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float]:
+    def __getstate__(self) -> tuple[int, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, bool, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], bool, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], bool]:
         ...
     def __setstate__(self, arg0: tuple) -> None:
+        ...
+    def gram_quad(self, D: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        """
+        d_g' A d_g for each row d_g of D (n_groups x p, intercept first).
+        """
+    def inv_gram_sd(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        """
+        sqrt(diag(A^-1)) in the original parametrisation, intercept first (p).
+        """
+    @property
+    def alpha(self) -> float:
         ...
     @property
     def chol(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -23,6 +84,15 @@ class LinearFit:
         ...
     @property
     def coef(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def col_scale(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def dual(self) -> bool:
+        ...
+    @property
+    def exact_fit(self) -> bool:
         ...
     @property
     def fit_intercept(self) -> bool:
@@ -46,7 +116,146 @@ class LinearFit:
     def x_mean(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
     @property
+    def x_mean_lo(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
     def y_mean(self) -> float:
+        ...
+    @property
+    def y_mean_lo(self) -> float:
+        ...
+class GlmFamily:
+    """
+    The loss of one row (canonical links).
+    
+    Members:
+    
+      logistic
+    
+      poisson
+    
+      gaussian
+    """
+    __members__: typing.ClassVar[dict[str, GlmFamily]]
+    gaussian: typing.ClassVar[GlmFamily]
+    logistic: typing.ClassVar[GlmFamily]
+    poisson: typing.ClassVar[GlmFamily]
+    @typing.overload
+    def __eq__(self, other: GlmFamily) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: GlmFamily) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class GlmStep:
+    """
+    Which step glm_loo_rows forms besides leverages.
+    
+    Members:
+    
+      none
+    
+      newton
+    
+      influence
+    """
+    __members__: typing.ClassVar[dict[str, GlmStep]]
+    influence: typing.ClassVar[GlmStep]
+    newton: typing.ClassVar[GlmStep]
+    none: typing.ClassVar[GlmStep]
+    @typing.overload
+    def __eq__(self, other: GlmStep) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: GlmStep) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class GlmFitOptions:
+    """
+    Settings of glm_fit; GlmFitOptions(family=..., l2=...) sets fields by name.
+    """
+    family: GlmFamily
+    fit_intercept: bool
+    polish: bool
+    def __init__(self, **kwargs) -> None:
+        ...
+    @property
+    def l2(self) -> float:
+        ...
+    @l2.setter
+    def l2(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_iter(self) -> int:
+        ...
+    @max_iter.setter
+    def max_iter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_threads(self) -> int:
+        ...
+    @n_threads.setter
+    def n_threads(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def tol(self) -> float:
+        ...
+    @tol.setter
+    def tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
 class GlmFit:
     """
@@ -75,7 +284,7 @@ class GlmFit:
     def eta(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
     @property
-    def family(self) -> int:
+    def family(self) -> GlmFamily:
         ...
     @property
     def fit_intercept(self) -> bool:
@@ -101,6 +310,219 @@ class GlmFit:
     @property
     def step_max(self) -> float:
         ...
+class UtilityModel:
+    """
+    The model a built-in utility fits.
+    
+    Members:
+    
+      ridge
+    
+      logistic
+    
+      knn
+    """
+    __members__: typing.ClassVar[dict[str, UtilityModel]]
+    knn: typing.ClassVar[UtilityModel]
+    logistic: typing.ClassVar[UtilityModel]
+    ridge: typing.ClassVar[UtilityModel]
+    @typing.overload
+    def __eq__(self, other: UtilityModel) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: UtilityModel) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class UtilityMetric:
+    """
+    How a built-in utility scores on the test set.
+    
+    Members:
+    
+      r2
+    
+      neg_mse
+    
+      accuracy
+    
+      neg_log_loss
+    """
+    __members__: typing.ClassVar[dict[str, UtilityMetric]]
+    accuracy: typing.ClassVar[UtilityMetric]
+    neg_log_loss: typing.ClassVar[UtilityMetric]
+    neg_mse: typing.ClassVar[UtilityMetric]
+    r2: typing.ClassVar[UtilityMetric]
+    @typing.overload
+    def __eq__(self, other: UtilityMetric) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: UtilityMetric) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class UtilityParams:
+    """
+    A built-in utility's model, metric and hyperparameters (defaults: the core's).
+    """
+    metric: UtilityMetric
+    model: UtilityModel
+    def __init__(self) -> None:
+        ...
+    @property
+    def C(self) -> float:
+        ...
+    @C.setter
+    def C(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def alpha(self) -> float:
+        ...
+    @alpha.setter
+    def alpha(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def k(self) -> int:
+        ...
+    @k.setter
+    def k(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_newton_iter(self) -> int:
+        ...
+    @max_newton_iter.setter
+    def max_newton_iter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_classes(self) -> int:
+        ...
+    @n_classes.setter
+    def n_classes(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def newton_tol(self) -> float:
+        ...
+    @newton_tol.setter
+    def newton_tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def refactor_every(self) -> int:
+        ...
+    @refactor_every.setter
+    def refactor_every(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class UtilityData:
+    """
+    Views of a utility's training and test arrays (kept alive by this object).
+    """
+    @typing.overload
+    def __init__(self, X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]) -> None:
+        ...
+    @typing.overload
+    def __init__(self, X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], knn_ranks: typing.Annotated[numpy.typing.NDArray[numpy.int32], "[m, n]", "flags.c_contiguous"]) -> None:
+        ...
+    @property
+    def d(self) -> int:
+        ...
+    @property
+    def m(self) -> int:
+        ...
+    @property
+    def n(self) -> int:
+        ...
+class CancelToken:
+    """
+    Set from another thread to abandon a block in flight (Ctrl-C).
+    """
+    def __init__(self) -> None:
+        ...
+    def cancel(self) -> None:
+        ...
+    def requested(self) -> bool:
+        ...
+class Truncation:
+    """
+    TMC-Shapley truncation of a permutation walk.
+    """
+    enabled: bool
+    def __init__(self) -> None:
+        ...
+    @property
+    def burn_in(self) -> int:
+        ...
+    @burn_in.setter
+    def burn_in(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def full_utility(self) -> float:
+        ...
+    @full_utility.setter
+    def full_utility(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def patience(self) -> int:
+        ...
+    @patience.setter
+    def patience(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def rtol(self) -> float:
+        ...
+    @rtol.setter
+    def rtol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
 def _cholesky_downdate(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
 def _cholesky_update(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -117,15 +539,19 @@ def default_num_threads() -> int:
     """
     Threads a kernel uses when not told: the OpenMP default (OMP_NUM_THREADS, threadpoolctl).
     """
-def evaluate_subsets(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], model: typing.SupportsInt | typing.SupportsIndex, metric: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, C: typing.SupportsFloat | typing.SupportsIndex, refactor_every: typing.SupportsInt | typing.SupportsIndex, ranks: typing.Annotated[numpy.typing.NDArray[numpy.int32], "[m, n]", "flags.c_contiguous"], k: typing.SupportsInt | typing.SupportsIndex, n_classes: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any]:
+def evaluate_subsets(data: UtilityData, params: UtilityParams, seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex, cancel: CancelToken | None = None) -> typing.Any:
     ...
+def glm_exact_block_rows(n: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Rows glm_exact_loo solves together for n training rows (split row lists into multiples of it).
+    """
 def glm_exact_loo(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, rows: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], max_iter: typing.SupportsInt | typing.SupportsIndex, tol: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.bool]]:
     ...
-def glm_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], offset: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], family: typing.SupportsInt | typing.SupportsIndex, l2: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, start: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], start_hessian: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], max_iter: typing.SupportsInt | typing.SupportsIndex, tol: typing.SupportsFloat | typing.SupportsIndex, polish: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> GlmFit:
+def glm_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], offset: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], start: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], start_hessian: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], options: GlmFitOptions) -> GlmFit:
     ...
 def glm_group_step(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, offsets: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, numpy.typing.NDArray[numpy.bool]]:
     ...
-def glm_loo_rows(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, step: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.float64]]:
+def glm_loo_rows(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, step: GlmStep, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.float64]]:
     ...
 def glm_loss_change(X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], offset_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, D: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     ...
@@ -137,14 +563,26 @@ def knn_ranks(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]",
     ...
 def knn_shapley(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, 1]"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, 1]"], k: typing.SupportsInt | typing.SupportsIndex, soft_label: bool, n_classes: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
     ...
+def knn_shapley_accumulate(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], x_sq: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], y: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, 1]"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, 1]"], k: typing.SupportsInt | typing.SupportsIndex, soft_label: bool, n_classes: typing.SupportsInt | typing.SupportsIndex, chunk: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex, acc: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]", "flags.writeable"]) -> None:
+    """
+    Adds the per-test-point KNN-Shapley values of X_test's rows to acc (see the core's documentation).
+    """
+def knn_test_chunk(n: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Test points per accumulation chunk of knn_shapley_accumulate for n training points.
+    """
 def linear_dfbeta(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     ...
-def linear_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], alpha: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, with_dfbeta: bool = False) -> tuple:
+def linear_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], alpha: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, with_dfbeta: bool = False, form: LinearForm = LinearForm.automatic) -> tuple:
     ...
-def linear_group_loo(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: LinearFit, offsets: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.bool]]:
+def linear_group_loo(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: LinearFit, offsets: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.bool]]:
     ...
 def linear_prediction_change(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     ...
+def max_threads() -> int:
+    """
+    The most threads a kernel starts; larger requests are capped.
+    """
 def philox4x32_10(ctr: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], key: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"]) -> typing.Annotated[list[int], "FixedSize(4)"]:
     """
     One Philox4x32-10 block (for the known-answer tests).
@@ -153,9 +591,15 @@ def random_permutations(seed: typing.SupportsInt | typing.SupportsIndex, first_i
     ...
 def random_subsets(seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]"]:
     ...
-def walk_order(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], model: typing.SupportsInt | typing.SupportsIndex, metric: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, C: typing.SupportsFloat | typing.SupportsIndex, refactor_every: typing.SupportsInt | typing.SupportsIndex, ranks: typing.Annotated[numpy.typing.NDArray[numpy.int32], "[m, n]", "flags.c_contiguous"], k: typing.SupportsInt | typing.SupportsIndex, n_classes: typing.SupportsInt | typing.SupportsIndex, order: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+def utility_metrics(model: UtilityModel) -> list[UtilityMetric]:
+    """
+    The metrics a model is scored by, its default first.
+    """
+def walk_order(data: UtilityData, params: UtilityParams, order: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
     ...
-def walk_permutations(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], model: typing.SupportsInt | typing.SupportsIndex, metric: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, C: typing.SupportsFloat | typing.SupportsIndex, refactor_every: typing.SupportsInt | typing.SupportsIndex, ranks: typing.Annotated[numpy.typing.NDArray[numpy.int32], "[m, n]", "flags.c_contiguous"], k: typing.SupportsInt | typing.SupportsIndex, n_classes: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, antithetic: bool, truncate: bool, rtol: typing.SupportsFloat | typing.SupportsIndex, full_utility: typing.SupportsFloat | typing.SupportsIndex, patience: typing.SupportsInt | typing.SupportsIndex, burn_in: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, typing.Any]:
+def walk_permutations(data: UtilityData, params: UtilityParams, seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, antithetic: bool, truncation: Truncation, n_threads: typing.SupportsInt | typing.SupportsIndex, cancel: CancelToken | None = None) -> typing.Any:
     ...
+LEVERAGE_ONE_TOL: float = 1e-10
 _isa: str = 'baseline'
 _openmp: bool = True
+knn_rank_itemsize: int = 4

@@ -147,8 +147,9 @@ class BlockSizer:
     mis-estimate), are multiples of `multiple`, at least `minimum` (e.g. one item per thread)
     and at most `maximum` (memory). Results must not depend on the sizes; the caller ensures that."""
 
-    def __init__(self, first: int, minimum: int = 1, maximum: int = 1 << 20, multiple: int = 1,
-                 seconds: float | None = None):
+    def __init__(
+        self, first: int, minimum: int = 1, maximum: int = 1 << 20, multiple: int = 1, seconds: float | None = None
+    ):
         self.multiple = max(1, int(multiple))
         self.minimum = self._round(max(1, minimum))
         self.maximum = max(self.minimum, (max(1, maximum) // self.multiple) * self.multiple)

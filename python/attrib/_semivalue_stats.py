@@ -95,7 +95,7 @@ class PermutationMoments:
             samples = np.concatenate([self._pending, samples])
         full = (samples.shape[0] // UNIT) * UNIT
         for u0 in range(0, full, UNIT):
-            self.count, self.mean, self.m2 = _merge(self.count, self.mean, self.m2, *_summary(samples[u0:u0 + UNIT]))
+            self.count, self.mean, self.m2 = _merge(self.count, self.mean, self.m2, *_summary(samples[u0 : u0 + UNIT]))
         self._pending = samples[full:].copy()
         self._cache = None
 
@@ -158,7 +158,7 @@ class MSRMoments:
         u = np.concatenate([self._u, np.asarray(utilities, np.float64)])
         full = (masks.shape[0] // UNIT) * UNIT
         for u0 in range(0, full, UNIT):
-            self.state = self._unit(self.state, masks[u0:u0 + UNIT], u[u0:u0 + UNIT])
+            self.state = self._unit(self.state, masks[u0 : u0 + UNIT], u[u0 : u0 + UNIT])
         self._masks, self._u = masks[full:].copy(), u[full:].copy()
         self._cache = None
 

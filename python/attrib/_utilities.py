@@ -48,8 +48,9 @@ class BuiltinUtility:
 
     def permutations(self, seed, first, count, antithetic, truncation, n_threads, cancel=None):
         """(perms, U, evaluations), or None when ``cancel`` (a core CancelToken) was set."""
-        out = self.core.walk_permutations(self.data, self.params, seed, first, count, antithetic, truncation,
-                                          n_threads, cancel)
+        out = self.core.walk_permutations(
+            self.data, self.params, seed, first, count, antithetic, truncation, n_threads, cancel
+        )
         if out is None:
             return None
         perms, U, evaluated = out
@@ -78,13 +79,15 @@ class CallableUtility:
         except Exception as exc:  # never KeyboardInterrupt: Ctrl-C must reach the run loop
             raise UtilityError(f"the utility raised {type(exc).__name__}: {exc} on {_describe(idx, where)}") from exc
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-            raise UtilityError(f"the utility returned {type(value).__name__} {value!r}, not a number, on "
-                               f"{_describe(idx, where)}")
+            raise UtilityError(
+                f"the utility returned {type(value).__name__} {value!r}, not a number, on {_describe(idx, where)}"
+            )
         try:
             value = float(value)
         except OverflowError:  # e.g. the integer 10**400
-            raise UtilityError(f"the utility returned a number too large for float64 ({_short(value)}) on "
-                               f"{_describe(idx, where)}") from None
+            raise UtilityError(
+                f"the utility returned a number too large for float64 ({_short(value)}) on {_describe(idx, where)}"
+            ) from None
         if not math.isfinite(value):
             raise UtilityError(f"the utility returned {value} on {_describe(idx, where)}")
         return value
@@ -115,7 +118,7 @@ class CallableUtility:
                     if run >= t.patience:
                         break
                 k += 1
-            U[p, k + 1:] = U[p, min(k, self.n)]
+            U[p, k + 1 :] = U[p, min(k, self.n)]
         return perms, U, evaluated
 
     def subsets(self, seed, first, count, n_threads, cancel=None):
@@ -167,6 +170,7 @@ def _estimator_utility(estimator, X, y, X_test, y_test, scoring, empty_score):
 # Built-in utilities: one entry per core UtilityModel. Each validates the targets and the
 # hyperparameters its model reads, sets them on `params` and returns the core's UtilityData.
 # ----------------------------------------------------------------------------------------------
+
 
 def _ridge(core, params, X, y, X_test, y_test, *, alpha, refactor_every, **_):
     ya = as_float_vector(y, "y", X.shape[0])
@@ -266,8 +270,10 @@ def _knn(core, params, X, y, X_test, y_test, *, k, n_threads, **_):
     params.n_classes = int(classes.size)
     need = core.knn_rank_itemsize * X.shape[0] * X_test.shape[0]
     if need > KNN_RANK_MAX_BYTES:
-        raise ValueError(f"the knn utility needs an n_test x n rank table of {need / 2**30:.1f} GiB; "
-                         "use fewer test points, or attrib.knn_shapley (exact, streaming)")
+        raise ValueError(
+            f"the knn utility needs an n_test x n rank table of {need / 2**30:.1f} GiB; "
+            "use fewer test points, or attrib.knn_shapley (exact, streaming)"
+        )
     Xc, Tc, _ = knn_frame(X, X_test)
     ranks = core.knn_ranks(Xc, Tc, n_threads)
     return core.UtilityData(X, codes, X_test, test_codes, ranks)
@@ -297,8 +303,9 @@ def make_utility(core, utility, X, y, X_test, y_test, *, metric, scoring, empty_
     if isinstance(utility, str):
         name = utility.strip().lower()
         if name not in BUILTIN:
-            raise ValueError(f"utility must be one of {sorted(BUILTIN)}, a scikit-learn estimator or a callable, "
-                             f"got {utility!r}")
+            raise ValueError(
+                f"utility must be one of {sorted(BUILTIN)}, a scikit-learn estimator or a callable, got {utility!r}"
+            )
         return _builtin_utility(core, name, X, y, X_test, y_test, metric, **hyper)
     if hasattr(utility, "fit"):
         Xa = as_float_matrix(X, "X")
@@ -309,8 +316,10 @@ def make_utility(core, utility, X, y, X_test, y_test, *, metric, scoring, empty_
         if ya.shape[0] != n or yt.shape[0] != Xt.shape[0]:
             raise ValueError(f"X has {n} rows and y {ya.shape[0]}; X_test has {Xt.shape[0]} and y_test {yt.shape[0]}")
         if empty_score is None:
-            raise ValueError("an estimator utility needs empty_score, the utility of the empty training set "
-                             "(e.g. the majority-class accuracy, or 0 for R^2)")
+            raise ValueError(
+                "an estimator utility needs empty_score, the utility of the empty training set "
+                "(e.g. the majority-class accuracy, or 0 for R^2)"
+            )
         func = _estimator_utility(utility, Xa, ya, Xt, yt, scoring, _check_score(empty_score))
         return CallableUtility(core, func, n)
     if callable(utility):

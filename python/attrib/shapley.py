@@ -54,9 +54,15 @@ _MAX_HISTORY = 256
 #: The history keeps at most this many bytes of value snapshots (and at least 8 snapshots).
 _HISTORY_BYTES = 64 * 2**20
 #: ShapleyResult.status for each ShapleyResult.stopped_by.
-_STATUS = {"converged": "standard error target reached", "max_permutations": "max_permutations reached",
-           "time_budget": "time budget reached", "cap": "default time cap reached", "interrupted": "interrupted",
-           "exact": "exact", "": ""}
+_STATUS = {
+    "converged": "standard error target reached",
+    "max_permutations": "max_permutations reached",
+    "time_budget": "time budget reached",
+    "cap": "default time cap reached",
+    "interrupted": "interrupted",
+    "exact": "exact",
+    "": "",
+}
 #: The largest integer a count or size argument may take (the core's 64-bit indices).
 _INT_MAX = 2**62
 #: data_shapley: a first block (time per sample unknown) over at least this many points runs cancellable.
@@ -154,8 +160,23 @@ class ShapleyResult(AttributionResult):
     _values_name = "estimate"
     _frame_columns = ("estimate", "stderr", "counts")
 
-    def __init__(self, estimate, stderr, counts, converged, *, method, n_samples=0, n_evaluations=0,
-                 history=None, status="", seed=None, elapsed=0.0, stopped_by="", target_stderr=None):
+    def __init__(
+        self,
+        estimate,
+        stderr,
+        counts,
+        converged,
+        *,
+        method,
+        n_samples=0,
+        n_evaluations=0,
+        history=None,
+        status="",
+        seed=None,
+        elapsed=0.0,
+        stopped_by="",
+        target_stderr=None,
+    ):
         self.estimate = np.asarray(estimate, dtype=np.float64)
         self.stderr = np.asarray(stderr, dtype=np.float64)
         self.counts = np.asarray(counts, dtype=np.int64)
@@ -163,8 +184,15 @@ class ShapleyResult(AttributionResult):
         self.method = method
         self.n_samples = int(n_samples)
         self.n_evaluations = int(n_evaluations)
-        self.history = history if history is not None else {
-            "n_samples": np.zeros(0, np.int64), "max_stderr": np.zeros(0), "values": np.zeros((0, self.estimate.size))}
+        self.history = (
+            history
+            if history is not None
+            else {
+                "n_samples": np.zeros(0, np.int64),
+                "max_stderr": np.zeros(0),
+                "values": np.zeros((0, self.estimate.size)),
+            }
+        )
         self.status = status
         self.seed = seed
         self.elapsed = float(elapsed)
@@ -173,14 +201,17 @@ class ShapleyResult(AttributionResult):
         self.max_stderr = float(np.max(self.stderr)) if self.stderr.size else math.nan
 
     def __repr__(self) -> str:
-        return (f"ShapleyResult(method={self.method!r}, n={self.estimate.size}, n_samples={self.n_samples}, "
-                f"converged={self.converged}, stopped_by={self.stopped_by!r})")
+        return (
+            f"ShapleyResult(method={self.method!r}, n={self.estimate.size}, n_samples={self.n_samples}, "
+            f"converged={self.converged}, stopped_by={self.stopped_by!r})"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
 # Checks this family needs beyond _validation.py (same convention: TypeError for a wrong type,
 # ValueError for a value out of range)
 # ----------------------------------------------------------------------------------------------
+
 
 def _check_flag(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
@@ -253,19 +284,23 @@ def _overflow_error_permutations(perms, U, weights, first, seed) -> UtilityError
         f"the utility's values are too large to average in float64: u = {U[p, k]:.6g} on the first {k} points and "
         f"{U[p, k + 1]:.6g} on the first {k + 1} points of permutation {first + p} (seed {seed}), so the marginal "
         f"contribution (or its square) overflows; rescale the utility. "
-        + _describe(perms[p, : k + 1], "the larger subset").capitalize())
+        + _describe(perms[p, : k + 1], "the larger subset").capitalize()
+    )
 
 
 def _overflow_error_subsets(masks, u, first, seed) -> UtilityError:
     s = int(np.argmax(np.abs(u)))
     idx = np.flatnonzero(masks[s]).astype(np.int64)
-    return UtilityError(f"the utility's values are too large to average in float64 (u = {u[s]:.6g}); rescale the "
-                        f"utility. Largest |u| on {_describe(idx, f'subset {first + s} (seed {seed})')}")
+    return UtilityError(
+        f"the utility's values are too large to average in float64 (u = {u[s]:.6g}); rescale the "
+        f"utility. Largest |u| on {_describe(idx, f'subset {first + s} (seed {seed})')}"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # KNN-Shapley
 # ----------------------------------------------------------------------------------------------
+
 
 def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> ShapleyResult:
     """Exact Shapley values of the K-nearest-neighbour utility (Jia et al. 2019).
@@ -365,8 +400,19 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
             while done < m:
                 count = sizer.next(m - done)
                 tb = time.perf_counter()
-                core.knn_shapley_accumulate(Xc, x_sq, codes, Tc[done:done + count], test_codes[done:done + count], k,
-                                            soft_label, int(classes.size), chunk, n_threads, acc)
+                core.knn_shapley_accumulate(
+                    Xc,
+                    x_sq,
+                    codes,
+                    Tc[done : done + count],
+                    test_codes[done : done + count],
+                    k,
+                    soft_label,
+                    int(classes.size),
+                    chunk,
+                    n_threads,
+                    acc,
+                )
                 done += count
                 sizer.record(count, time.perf_counter() - tb)
                 if interrupt.hit and done < m:
@@ -375,19 +421,43 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
         stopped_by = "interrupted"
     method = f"knn_shapley(k={k}, soft_label={soft_label})"
     if stopped_by == "interrupted":
-        warnings.warn(f"knn_shapley interrupted after {done} of {m} test points: returning the exact values for "
-                      "those test points (averaged over them), marked unconverged", StoppedEarlyWarning, stacklevel=2)
+        warnings.warn(
+            f"knn_shapley interrupted after {done} of {m} test points: returning the exact values for "
+            "those test points (averaged over them), marked unconverged",
+            StoppedEarlyWarning,
+            stacklevel=2,
+        )
         values = acc / done if done else np.full(n, np.nan)
-        return ShapleyResult(values, np.zeros(n), np.full(n, done), False, method=method, n_samples=done,
-                             status="interrupted", elapsed=time.perf_counter() - t0, stopped_by="interrupted",
-                             target_stderr=0.0)
-    return ShapleyResult(acc / m, np.zeros(n), np.full(n, m), True, method=method, n_samples=m,
-                         status="exact", elapsed=time.perf_counter() - t0, stopped_by="exact", target_stderr=0.0)
+        return ShapleyResult(
+            values,
+            np.zeros(n),
+            np.full(n, done),
+            False,
+            method=method,
+            n_samples=done,
+            status="interrupted",
+            elapsed=time.perf_counter() - t0,
+            stopped_by="interrupted",
+            target_stderr=0.0,
+        )
+    return ShapleyResult(
+        acc / m,
+        np.zeros(n),
+        np.full(n, m),
+        True,
+        method=method,
+        n_samples=m,
+        status="exact",
+        elapsed=time.perf_counter() - t0,
+        stopped_by="exact",
+        target_stderr=0.0,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # data_shapley
 # ----------------------------------------------------------------------------------------------
+
 
 def _parse_semivalue(semivalue):
     if isinstance(semivalue, str):
@@ -404,12 +474,35 @@ def _parse_semivalue(semivalue):
     raise ValueError(f"semivalue must be 'shapley', 'banzhaf', 'beta(a, b)' or ('beta', a, b), got {semivalue!r}")
 
 
-def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue="shapley", *, metric=None,
-                 alpha=_CORE_DEFAULTS.alpha, C=_CORE_DEFAULTS.C, k=_CORE_DEFAULTS.k, scoring=None, empty_score=None,
-                 max_permutations=None, rtol="auto", atol=None, min_permutations=None, time_budget=None,
-                 truncation=None, truncation_patience=1, truncation_burn_in=0.0, antithetic=False, seed=0,
-                 n_jobs=None, progress=True, block_size=None,
-                 refactor_every=_CORE_DEFAULTS.refactor_every) -> ShapleyResult:
+def data_shapley(
+    X,
+    y=None,
+    X_test=None,
+    y_test=None,
+    utility="ridge",
+    semivalue="shapley",
+    *,
+    metric=None,
+    alpha=_CORE_DEFAULTS.alpha,
+    C=_CORE_DEFAULTS.C,
+    k=_CORE_DEFAULTS.k,
+    scoring=None,
+    empty_score=None,
+    max_permutations=None,
+    rtol="auto",
+    atol=None,
+    min_permutations=None,
+    time_budget=None,
+    truncation=None,
+    truncation_patience=1,
+    truncation_burn_in=0.0,
+    antithetic=False,
+    seed=0,
+    n_jobs=None,
+    progress=True,
+    block_size=None,
+    refactor_every=_CORE_DEFAULTS.refactor_every,
+) -> ShapleyResult:
     """Monte Carlo semivalues (Data Shapley, Beta-Shapley, Data Banzhaf) of every training point.
 
     Parameters
@@ -593,8 +686,22 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     n_threads = resolve_n_jobs(n_jobs)
 
     core = _dispatch.core  # one build for the whole run: its objects work only with its own kernels
-    util = make_utility(core, utility, X, y, X_test, y_test, metric=metric, scoring=scoring, empty_score=empty_score,
-                        alpha=alpha, C=C, k=k, refactor_every=refactor_every, n_threads=n_threads)
+    util = make_utility(
+        core,
+        utility,
+        X,
+        y,
+        X_test,
+        y_test,
+        metric=metric,
+        scoring=scoring,
+        empty_score=empty_score,
+        alpha=alpha,
+        C=C,
+        k=k,
+        refactor_every=refactor_every,
+        n_threads=n_threads,
+    )
     n = util.n
     t_start = time.perf_counter()
     # Without an explicit workload or budget, the run stops at the default cap (and says so).
@@ -660,15 +767,20 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
                 tokens = core.CancelToken if isinstance(util, BuiltinUtility) and long_block else None
                 if kind == "banzhaf":
                     masks, u, evals = interrupt.run(
-                        lambda token: util.subsets(seed, drawn, count, n_threads, token), tokens)  # noqa: B023
+                        lambda token, first=drawn, count=count: util.subsets(seed, first, count, n_threads, token),
+                        tokens,
+                    )
                     moments.add_block(masks, u)
                     if not moments.finite():
                         raise _overflow_error_subsets(masks, u, drawn, seed)
                     bmin, bmax = float(np.min(u)), float(np.max(u))
                 else:
                     perms, U, evals = interrupt.run(
-                        lambda token: util.permutations(seed, drawn, count, antithetic, trunc, n_threads, token),  # noqa: B023
-                        tokens)
+                        lambda token, first=drawn, count=count: util.permutations(
+                            seed, first, count, antithetic, trunc, n_threads, token
+                        ),
+                        tokens,
+                    )
                     moments.add_block(perms, U)
                     if not moments.finite():
                         raise _overflow_error_permutations(perms, U, weights, drawn, seed)
@@ -708,30 +820,58 @@ def data_shapley(X, y=None, X_test=None, y_test=None, utility="ridge", semivalue
     max_se = float(np.max(stderr)) if n else math.nan
     has_target = rtol is not None or atol is not None
     precision = f"largest standard error {max_se:.3g}" + (
-        f", {max_se / target:.3g}x the target {target:.3g}" if has_target and target > 0 else "")
+        f", {max_se / target:.3g}x the target {target:.3g}" if has_target and target > 0 else ""
+    )
     if stopped_by == "interrupted":
-        warnings.warn(f"data_shapley interrupted: returning the estimate from {drawn} {unit} (the completed blocks), "
-                      f"marked unconverged; {precision}", StoppedEarlyWarning, stacklevel=2)
+        warnings.warn(
+            f"data_shapley interrupted: returning the estimate from {drawn} {unit} (the completed blocks), "
+            f"marked unconverged; {precision}",
+            StoppedEarlyWarning,
+            stacklevel=2,
+        )
     elif stopped_by == "time_budget":
         why = "before the standard-error target" if has_target else "(no standard-error target was set)"
-        warnings.warn(f"data_shapley stopped at the time budget ({time_budget} s) after {drawn} {unit}, {why}; "
-                      f"{precision}", StoppedEarlyWarning, stacklevel=2)
+        warnings.warn(
+            f"data_shapley stopped at the time budget ({time_budget} s) after {drawn} {unit}, {why}; {precision}",
+            StoppedEarlyWarning,
+            stacklevel=2,
+        )
     elif stopped_by == "cap":
-        warnings.warn(f"data_shapley stopped at its default cap of {DEFAULT_TIME_CAP:g} s after {drawn} {unit}, "
-                      f"before the standard-error target; {precision}. Pass time_budget= or max_permutations= "
-                      "to run longer (or a larger rtol)", StoppedEarlyWarning, stacklevel=2)
+        warnings.warn(
+            f"data_shapley stopped at its default cap of {DEFAULT_TIME_CAP:g} s after {drawn} {unit}, "
+            f"before the standard-error target; {precision}. Pass time_budget= or max_permutations= "
+            "to run longer (or a larger rtol)",
+            StoppedEarlyWarning,
+            stacklevel=2,
+        )
     values = moments.values
     undefined = int(np.isnan(values).sum())
     if undefined:
-        warnings.warn(f"{undefined} of {n} values are undefined (NaN, stderr inf): with {drawn} {unit}, those points "
-                      "were in every sampled subset or in none (Banzhaf/MSR needs both); draw more subsets",
-                      UndefinedValueWarning, stacklevel=2)
-    history = {"n_samples": np.array(hist_n, np.int64), "max_stderr": np.array(hist_se),
-               "values": np.array(hist_v).reshape(len(hist_v), n)}
+        warnings.warn(
+            f"{undefined} of {n} values are undefined (NaN, stderr inf): with {drawn} {unit}, those points "
+            "were in every sampled subset or in none (Banzhaf/MSR needs both); draw more subsets",
+            UndefinedValueWarning,
+            stacklevel=2,
+        )
+    history = {
+        "n_samples": np.array(hist_n, np.int64),
+        "max_stderr": np.array(hist_se),
+        "values": np.array(hist_v).reshape(len(hist_v), n),
+    }
     name = utility if isinstance(utility, str) else type(utility).__name__
     sv = kind if kind != "beta" else f"beta({beta_a:g},{beta_b:g})"
-    return ShapleyResult(values, stderr, moments.counts, converged,
-                         method=f"data_shapley(utility={name}, semivalue={sv})", n_samples=drawn // per_sample
-                         if kind != "banzhaf" else drawn, n_evaluations=evaluations, history=history,
-                         status=_STATUS[stopped_by], seed=seed, elapsed=time.perf_counter() - t_start,
-                         stopped_by=stopped_by, target_stderr=target if has_target else None)
+    return ShapleyResult(
+        values,
+        stderr,
+        moments.counts,
+        converged,
+        method=f"data_shapley(utility={name}, semivalue={sv})",
+        n_samples=drawn // per_sample if kind != "banzhaf" else drawn,
+        n_evaluations=evaluations,
+        history=history,
+        status=_STATUS[stopped_by],
+        seed=seed,
+        elapsed=time.perf_counter() - t_start,
+        stopped_by=stopped_by,
+        target_stderr=target if has_target else None,
+    )
