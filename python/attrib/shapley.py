@@ -427,29 +427,16 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
             StoppedEarlyWarning,
             stacklevel=2,
         )
-        values = acc / done if done else np.full(n, np.nan)
-        return ShapleyResult(
-            values,
-            np.zeros(n),
-            np.full(n, done),
-            False,
-            method=method,
-            n_samples=done,
-            status="interrupted",
-            elapsed=time.perf_counter() - t0,
-            stopped_by="interrupted",
-            target_stderr=0.0,
-        )
     return ShapleyResult(
-        acc / m,
+        acc / done if done else np.full(n, np.nan),
         np.zeros(n),
-        np.full(n, m),
-        True,
+        np.full(n, done),
+        stopped_by != "interrupted",
         method=method,
-        n_samples=m,
-        status="exact",
+        n_samples=done,
+        status=stopped_by,
         elapsed=time.perf_counter() - t0,
-        stopped_by="exact",
+        stopped_by=stopped_by,
         target_stderr=0.0,
     )
 
