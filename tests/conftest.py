@@ -87,8 +87,9 @@ def family(request):
 
 # ---------------------------------------------------------------- the CPU builds
 @pytest.fixture(params=_dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-def each_core(request, monkeypatch):
-    """Runs the test once per CPU build this machine can import, with that build in use."""
+def core(request, monkeypatch):
+    """The compiled core: the test runs once per CPU build this machine can import, with that
+    build in use (``_dispatch.core``) for the public functions too."""
     monkeypatch.setattr(_dispatch, "core", request.param)
     return request.param
 

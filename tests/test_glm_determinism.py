@@ -36,7 +36,7 @@ def _everything(X, y, w, n_jobs):
     }
 
 
-def test_one_and_two_threads_are_bitwise_equal(big, each_core):
+def test_one_and_two_threads_are_bitwise_equal(big, core):
     one = _everything(*big, n_jobs=1)
     two = _everything(*big, n_jobs=2)
     for key in one:

@@ -95,9 +95,7 @@ def test_string_labels_and_unseen_test_label(rng):
     assert_allclose(got, ref, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-def test_bitwise_identical_for_any_thread_count(core, monkeypatch):
-    monkeypatch.setattr(_dispatch, "core", core)
+def test_bitwise_identical_for_any_thread_count(core):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(2000, 8))
     y = rng.integers(0, 3, 2000)
@@ -109,19 +107,13 @@ def test_bitwise_identical_for_any_thread_count(core, monkeypatch):
         assert_array_equal(one, two)
 
 
-def test_cpu_variants_agree(monkeypatch):
-    variants = _dispatch.variants()
-    if len(variants) < 2:
-        pytest.skip("only the baseline build runs on this CPU")
+def test_cpu_variants_agree(on_every_core):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(500, 6))
     y = rng.integers(0, 2, 500)
     Xt = rng.normal(size=(50, 6))
     yt = rng.integers(0, 2, 50)
-    out = []
-    for core in variants:
-        monkeypatch.setattr(_dispatch, "core", core)
-        out.append(attrib.knn_shapley(X, y, Xt, yt, k=5).values)
+    out = on_every_core(lambda: attrib.knn_shapley(X, y, Xt, yt, k=5).values)
     assert_allclose(out[0], out[1], rtol=0, atol=1e-14)
 
 

@@ -23,7 +23,7 @@ def big():
     return X, y, w
 
 
-def test_one_and_two_threads_are_bitwise_equal(big, each_core):
+def test_one_and_two_threads_are_bitwise_equal(big, core):
     X, y, w = big
     one = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, n_jobs=1)
     two = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, n_jobs=2)

@@ -10,7 +10,6 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import attrib
-from attrib import _dispatch
 from attrib._progress import Progress
 from attrib.exceptions import StoppedEarlyWarning, UtilityError
 
@@ -33,7 +32,6 @@ def clf(rng):
     return X, y, Xt, yt
 
 
-@pytest.mark.parametrize("core", _dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 @pytest.mark.parametrize(
     "utility,semivalue,extra",
     [
@@ -45,8 +43,7 @@ def clf(rng):
         ("knn", "beta(4,1)", {}),
     ],
 )
-def test_bitwise_identical_for_any_n_jobs(core, monkeypatch, rng, utility, semivalue, extra):
-    monkeypatch.setattr(_dispatch, "core", core)
+def test_bitwise_identical_for_any_n_jobs(core, rng, utility, semivalue, extra):
     X = rng.normal(size=(200, 4))  # 32 x 200 steps per block: above the kernels' serial threshold
     y = X[:, 0] + rng.normal(size=200)
     Xt = rng.normal(size=(50, 4))

@@ -6,17 +6,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from attrib import _dispatch
-
 
 def spd(rng, p):
     B = rng.normal(size=(p, p))
     return B @ B.T + p * np.eye(p)
-
-
-@pytest.fixture(params=_dispatch.variants(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
-def core(request):
-    return request.param
 
 
 @pytest.mark.parametrize("s", [1.0, -0.3, 2.5])
