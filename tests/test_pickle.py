@@ -133,3 +133,48 @@ def test_glm_group_result_round_trip(data):
     clone = pickle.loads(pickle.dumps(g))
     assert_array_equal(clone.dcoef, g.dcoef)
     assert_array_equal(clone.influence(X[:20], y_bin[:20]), g.influence(X[:20], y_bin[:20]))
+
+
+def _tampered(result, **changes):
+    state = result.__getstate__()
+    state.update(changes)
+    clone = type(result).__new__(type(result))
+    clone.__setstate__(state)
+    return clone
+
+
+@pytest.mark.parametrize("kind", ["linear", "glm"])
+def test_tampered_arrays_are_refused_on_load(data, kind):
+    # A pickle whose arrays disagree in size with its fit used to load and then read out of bounds
+    # in group_loo (segfaults, values like 2.7e+202); and a swapped X went unnoticed.
+    import dataclasses
+
+    X = data[0]
+    r = _results(data)[kind]
+    if kind == "linear":
+        bad_x = {"_X": np.ascontiguousarray(X[:-5])}
+        swapped = {"_X": X + 1.0}
+    else:
+        bad_x = {"_prob": dataclasses.replace(r._prob, X=np.ascontiguousarray(X[:-5]))}
+        swapped = {"_prob": dataclasses.replace(r._prob, X=X + 1.0)}
+    for changes, match in [
+        (bad_x, "does not match its fit"),
+        ({"hat": r.hat[:-1]}, "does not match its fit"),
+        (swapped, "modified in place"),
+    ]:
+        with pytest.raises((ValueError, RuntimeError), match=match):
+            _tampered(r, **changes)
+    good = _tampered(r)  # the untouched state still loads
+    assert_array_equal(good.hat, r.hat)
+
+
+def test_tampered_group_lists_are_refused_on_load(data):
+    X, _, y_bin, w = data
+    g = attrib.glm_loo(X, y_bin, C=0.7, sample_weight=w).group_loo(np.arange(X.shape[0]) % 9)
+    groups = g._groups
+    bad = type(groups)(groups.labels, groups.arrays, groups.offsets, groups.indices + 10_000)
+    with pytest.raises(ValueError, match="groups' row lists"):
+        _tampered(g, _groups=bad)
+    lin = attrib.linear_loo(X, data[1]).group_loo(np.arange(X.shape[0]) % 4)
+    with pytest.raises(ValueError, match="groups' rows"):
+        _tampered(lin, groups=[a + 10_000 for a in lin.groups])

@@ -101,6 +101,20 @@ class Groups:
     def sizes(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def consistent(self, n: int) -> bool:
+        """The compressed form agrees with the arrays and every row index is in [0, n) (checked on
+        unpickling: the kernels must never see a tampered list)."""
+        o, idx = self.offsets, self.indices
+        return (
+            o.ndim == 1
+            and o.size == len(self.arrays) + 1
+            and o[0] == 0
+            and bool(np.all(np.diff(o) > 0))
+            and o[-1] == idx.size
+            and bool(np.all((idx >= 0) & (idx < n)))
+            and all(np.array_equal(a, idx[o[g] : o[g + 1]]) for g, a in enumerate(self.arrays))
+        )
+
     def sum_rows(self, A: np.ndarray) -> np.ndarray:
         """Per group, the sum of A's rows in it (len(groups) x A.shape[1])."""
         return np.add.reduceat(A[self.indices], self.offsets[:-1], axis=0)

@@ -696,6 +696,22 @@ class GLMLOOResult(AttributionResult):
         if cooks_distance is not None:
             self.__dict__["cooks_distance"] = cooks_distance  # fills the cached_property
 
+    def _check_state(self) -> None:
+        prob, fit, n = self._prob, self._fit, self.hat.shape[0]
+        X = prob.X
+        self._expect(isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64, "X is not a float64 matrix")
+        self._expect(
+            X.flags.c_contiguous and X.shape == (n, self.n_features_in_), f"X has shape {X.shape}, not ({n}, d)"
+        )
+        self._expect(np.asarray(fit.coef).shape == (self.n_features_in_,), "the coefficients' size")
+        per_row = [prob.y, fit.eta, fit.d1, fit.d2, self.loo_linear_predictor, self.leverage_one]
+        per_row += [a for a in (prob.w, prob.offset) if a is not None]
+        self._expect(all(np.shape(a) == (n,) for a in per_row), "the per-row arrays' sizes")
+        p = self.n_features_in_ + int(self.fit_intercept)
+        self._expect(np.shape(self.dcoef) == (n, p) and np.asarray(fit.chol).shape == (p, p), "dcoef or the Hessian")
+        self._expect(bool(np.all((self.refined >= 0) & (self.refined < n))), "refined rows out of range")
+        self._check_unchanged()
+
     @functools.cached_property
     def params_(self) -> np.ndarray:
         return _theta(self._fit)
@@ -941,6 +957,12 @@ class GLMGroupResult(AttributionResult):
         self.dcoef_newton = newton
         self.dcoef = newton if exact is None else exact
         self.ok = ok if exact is None else ok & np.isfinite(exact).all(axis=1)
+
+    def _check_state(self) -> None:
+        base, g = self._base, self._groups
+        self._expect(g.consistent(base.hat.shape[0]), "the groups' row lists")
+        shape = (len(g.arrays), base.dcoef.shape[1])
+        self._expect(np.shape(self.dcoef) == shape and np.shape(self.dcoef_newton) == shape, "dcoef's shape")
 
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:

@@ -224,6 +224,17 @@ class LinearLOOResult(AttributionResult):
         self.hat = np.array(fit.hat)
         self.resid = np.array(fit.resid)
 
+    def _check_state(self) -> None:
+        X, fit, n = self._X, self._fit, self.hat.shape[0]
+        self._expect(isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64, "X is not a float64 matrix")
+        self._expect(
+            X.flags.c_contiguous and X.shape == (n, self.n_features_in_), f"X has shape {X.shape}, not ({n}, p)"
+        )
+        self._expect(np.asarray(fit.coef).shape == (self.n_features_in_,), "the coefficients' size")
+        self._expect(np.asarray(fit.hat).shape == (n,) and self.resid.shape == (n,), "the per-row arrays' sizes")
+        self._expect(self._w is None or np.shape(self._w) == (n,), "the weights' size")
+        self._guard.check({"X": X}, "linear_loo")
+
     # -- scalars -----------------------------------------------------------------------------
     @functools.cached_property
     def df_resid(self) -> float:
@@ -434,6 +445,11 @@ class GroupLOOResult(AttributionResult):
         self.loo_resid = loo_resid
         self.ok = ok
         self.param_names = base.param_names
+
+    def _check_state(self) -> None:
+        n, p = self._base.hat.shape[0], self._base.n_params
+        self._expect(all(a.ndim == 1 and np.all((a >= 0) & (a < n)) for a in self.groups), "the groups' rows")
+        self._expect(np.shape(self.dfbeta) == (len(self.groups), p), "dfbeta's shape")
 
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:

@@ -43,6 +43,16 @@ class AttributionResult:
             fit.__setstate__(fit_state)
             state = {**state, "_core": core, "_fit": fit}
         self.__dict__.update(state)
+        self._check_state()
+
+    def _check_state(self) -> None:
+        """Refuse an unpickled state whose arrays disagree with each other (a tampered or mixed
+        pickle would otherwise reach the kernels); subclasses list what must agree."""
+
+    @staticmethod
+    def _expect(ok: bool, what: str) -> None:
+        if not ok:
+            raise ValueError(f"the pickle state does not match its fit: {what}; it was modified or mixed up")
 
     @property
     def values(self) -> np.ndarray:
