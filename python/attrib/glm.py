@@ -170,6 +170,51 @@ class _Problem:
     n_threads: int
     feature_names: list | None
     offset: np.ndarray | None = None
+    #: The column means subtracted from X (see _centre), or None. The kernels then see the centred
+    #: design and an intercept b_c = b + center' coef; _public and _internal convert parameters.
+    center: np.ndarray | None = None
+
+
+#: Columns whose mean exceeds this many standard deviations are centred before the fit (see _centre).
+CENTRE_RATIO = 8.0
+#: Rows sampled (a fixed stride) to decide whether to centre: the check stays O(d) per call.
+CENTRE_SAMPLE_ROWS = 4096
+
+
+def _centre(X: np.ndarray) -> np.ndarray | None:
+    """The column means of X when some column sits far from zero relative to its spread, else None.
+
+    With an intercept, the model is the same for X and X - c (only the intercept moves by c' coef),
+    but the Hessian of a column offset by m standard deviations has a condition number ~ m^2 worse:
+    an offset of 1e8 on unit-variance data makes it numerically singular. The fit and every
+    leave-one-out kernel then run on X - mean (one copy, made only for such data), so that the
+    answers do not move with a translation of X. The check reads a fixed subsample of rows."""
+    n = X.shape[0]
+    S = X[:: max(1, n // CENTRE_SAMPLE_ROWS)]
+    m = S.mean(axis=0)
+    spread = S.std(axis=0)
+    if not np.any(np.abs(m) > CENTRE_RATIO * spread):
+        return None
+    return X.mean(axis=0)
+
+
+def _internal(prob: _Problem, D: np.ndarray) -> np.ndarray:
+    """Parameters (theta or rows of parameter changes, intercept first) in the kernels' centred
+    coordinates: b_c = b + center' coef. The same array when nothing was centred."""
+    if prob.center is None:
+        return D
+    D = np.array(D, dtype=np.float64)
+    D[..., 0] += D[..., 1:] @ prob.center
+    return D
+
+
+def _public(prob: _Problem, D: np.ndarray) -> np.ndarray:
+    """The inverse of _internal: b = b_c - center' coef."""
+    if prob.center is None:
+        return D
+    D = np.array(D, dtype=np.float64)
+    D[..., 0] -= D[..., 1:] @ prob.center
+    return D
 
 
 def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None):
@@ -205,8 +250,11 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None)
         )
     if family == "poisson" and fit_intercept and not (ya[slice(None) if w is None else w > 0] > 0).any():
         raise ValueError("y is zero for every row: the Poisson intercept would be -inf")
-    prob = _Problem(Xa, ya, w, family, l2, fit_intercept, classes, n_threads, feature_names, off)
-    return prob, start
+    center = _centre(Xa) if fit_intercept else None
+    if center is not None:
+        Xa = Xa - center
+    prob = _Problem(Xa, ya, w, family, l2, fit_intercept, classes, n_threads, feature_names, off, center)
+    return prob, None if start is None else _internal(prob, start)
 
 
 #: Fits on at least this many rows first solve every WARM_STRIDE-th row, and start from there.
@@ -454,6 +502,8 @@ def glm_loo(
     X : array-like of shape (n_samples, n_features)
         Training design without a constant column (use ``fit_intercept``); converted once to
         C-contiguous float64. The result keeps a reference: do not modify it in place afterwards.
+        With an intercept, columns whose mean exceeds eight standard deviations are centred
+        internally (a copy of X), so that results do not move with a translation of X.
     y : array-like of shape (n_samples,)
         Logistic: any two classes (the larger one is 1, as in scikit-learn). Poisson: non-negative
         (non-integer rates are allowed). Gaussian: any real numbers.
@@ -683,12 +733,13 @@ class GLMLOOResult(AttributionResult):
         self.fit_intercept = prob.fit_intercept
         self.classes_ = prob.classes
         self.coef_ = np.array(fit.coef)
-        self.intercept_ = float(fit.intercept)
+        self.intercept_ = float(_public(prob, _theta(fit))[0]) if prob.fit_intercept else 0.0
         self.n_features_in_ = prob.X.shape[1]
         self.feature_names_in_ = prob.feature_names
         self.n_iter_ = int(fit.n_iter)
         self.hat = hat
-        self.dcoef = dcoef
+        self._dcoef = dcoef  # in the kernels' (centred) coordinates, which the kernels take back
+        self.dcoef = _public(prob, dcoef)
         self.loo_linear_predictor = loo_linear_predictor
         self.leverage_one = leverage_one
         self.refined = refined
@@ -708,13 +759,17 @@ class GLMLOOResult(AttributionResult):
         per_row += [a for a in (prob.w, prob.offset) if a is not None]
         self._expect(all(np.shape(a) == (n,) for a in per_row), "the per-row arrays' sizes")
         p = self.n_features_in_ + int(self.fit_intercept)
-        self._expect(np.shape(self.dcoef) == (n, p) and np.asarray(fit.chol).shape == (p, p), "dcoef or the Hessian")
+        self._expect(
+            np.shape(self.dcoef) == (n, p) == np.shape(self._dcoef) and np.asarray(fit.chol).shape == (p, p),
+            "dcoef or the Hessian",
+        )
+        self._expect(prob.center is None or np.shape(prob.center) == (self.n_features_in_,), "the centre's size")
         self._expect(bool(np.all((self.refined >= 0) & (self.refined < n))), "refined rows out of range")
         self._check_unchanged()
 
     @functools.cached_property
     def params_(self) -> np.ndarray:
-        return _theta(self._fit)
+        return _public(self._prob, _theta(self._fit))
 
     @functools.cached_property
     def linear_predictor(self) -> np.ndarray:
@@ -729,7 +784,7 @@ class GLMLOOResult(AttributionResult):
     def cooks_distance(self) -> np.ndarray:
         """Cook's distance ``dcoef_i' H dcoef_i / p`` of every row (``values``)."""
         L = np.asarray(self._fit.chol)
-        return ((self.dcoef @ L) ** 2).sum(axis=1) / L.shape[0]
+        return ((self._dcoef @ L) ** 2).sum(axis=1) / L.shape[0]
 
     def _check_unchanged(self):
         prob = self._prob
@@ -765,7 +820,7 @@ class GLMLOOResult(AttributionResult):
         """
         if top_k is None:
             return self._loss_change(
-                self.dcoef,
+                self._dcoef,
                 X_test,
                 y_test,
                 offset_test,
@@ -777,7 +832,7 @@ class GLMLOOResult(AttributionResult):
         n = self._prob.X.shape[0]
         k = min(check_positive(top_k, "top_k", integer=True), n)
         hi, hv, li, lv = self._core.glm_loss_change_topk(
-            Xt, yt, ot, self._fit, np.ascontiguousarray(self.dcoef), k, self._prob.n_threads
+            Xt, yt, ot, self._fit, np.ascontiguousarray(self._dcoef), k, self._prob.n_threads
         )
         return TopKInfluence(hi, hv, li, lv)
 
@@ -786,14 +841,16 @@ class GLMLOOResult(AttributionResult):
         polished (exact methods, explicit refine), else one more Newton step from it, computed
         once. Exact removals are measured from here (params_ may be up to FIT_TOL away)."""
         if self._polished:
-            return self.params_
+            return _theta(self._fit)
         if "_theta_floor" not in self.__dict__:
-            fit = _fit(self._prob, self.params_, polish=True, core=self._core, hessian=np.ascontiguousarray(H))
+            fit = _fit(self._prob, _theta(self._fit), polish=True, core=self._core, hessian=np.ascontiguousarray(H))
             self._theta_floor = _theta(fit)
         return self._theta_floor
 
     def _test_data(self, X_test, y_test, offset_test):
         Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
+        if self._prob.center is not None:
+            Xt = Xt - self._prob.center
         m = Xt.shape[0]
         yt, _ = _check_targets(y_test, self._prob.family, m, "y_test", classes=self._prob.classes)
         if (offset_test is None) != (self._prob.offset is None):
@@ -954,21 +1011,25 @@ class GLMGroupResult(AttributionResult):
         self.labels = groups.labels
         self.groups = groups.arrays
         self.size = groups.sizes
-        self.dcoef_newton = newton
-        self.dcoef = newton if exact is None else exact
+        # The kernels' (centred) coordinates, kept for the kernels; the public arrays are converted.
+        self._newton = newton
+        self._dcoef = newton if exact is None else exact
+        self.dcoef_newton = _public(base._prob, self._newton)
+        self.dcoef = _public(base._prob, self._dcoef)
         self.ok = ok if exact is None else ok & np.isfinite(exact).all(axis=1)
 
     def _check_state(self) -> None:
         base, g = self._base, self._groups
         self._expect(g.consistent(base.hat.shape[0]), "the groups' row lists")
         shape = (len(g.arrays), base.dcoef.shape[1])
-        self._expect(np.shape(self.dcoef) == shape and np.shape(self.dcoef_newton) == shape, "dcoef's shape")
+        shapes = {np.shape(a) for a in (self.dcoef, self.dcoef_newton, self._dcoef, self._newton)}
+        self._expect(shapes == {shape}, "dcoef's shape")
 
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:
         """Generalised Cook's distance ``dcoef_g' H dcoef_g / p`` of each removal."""
         chol = np.asarray(self._base._fit.chol)
-        return ((self.dcoef @ chol) ** 2).sum(axis=1) / chol.shape[0]
+        return ((self._dcoef @ chol) ** 2).sum(axis=1) / chol.shape[0]
 
     def _summed(self, c: np.ndarray) -> np.ndarray:
         base = self._base
@@ -983,16 +1044,24 @@ class GLMGroupResult(AttributionResult):
         return (1.0 if prob.w is None else prob.w) * np.asarray(self._base._fit.d1)
 
     @functools.cached_property
-    def dcoef_sum_newton(self) -> np.ndarray:
-        """(n_groups, n_params): the sum of the rows' individual Newton steps (additive; known to
-        underestimate group effects)."""
+    def _sum_newton(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             return self._summed(-self._sd1 / np.where(self._base.leverage_one, np.nan, 1.0 - self._base.hat))
 
     @functools.cached_property
+    def _sum_influence(self) -> np.ndarray:
+        return self._summed(-self._sd1)
+
+    @functools.cached_property
+    def dcoef_sum_newton(self) -> np.ndarray:
+        """(n_groups, n_params): the sum of the rows' individual Newton steps (additive; known to
+        underestimate group effects)."""
+        return _public(self._base._prob, self._sum_newton)
+
+    @functools.cached_property
     def dcoef_sum_influence(self) -> np.ndarray:
         """(n_groups, n_params): the sum of the rows' influence functions (Koh et al. 2019)."""
-        return self._summed(-self._sd1)
+        return _public(self._base._prob, self._sum_influence)
 
     def influence(
         self, X_test, y_test, *, estimate: str = "group", offset_test=None, max_bytes: int = DEFAULT_MAX_BYTES
@@ -1016,10 +1085,10 @@ class GLMGroupResult(AttributionResult):
         if estimate not in names:
             raise ValueError(f"estimate must be one of {sorted(names)}, got {estimate!r}")
         D = {
-            "group": lambda: self.dcoef,
-            "newton": lambda: self.dcoef_newton,
-            "sum_newton": lambda: self.dcoef_sum_newton,
-            "sum_influence": lambda: self.dcoef_sum_influence,
+            "group": lambda: self._dcoef,
+            "newton": lambda: self._newton,
+            "sum_newton": lambda: self._sum_newton,
+            "sum_influence": lambda: self._sum_influence,
         }[estimate]()
         return self._base._loss_change(D, X_test, y_test, offset_test, max_bytes)
 
