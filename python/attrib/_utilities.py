@@ -21,6 +21,7 @@ from ._validation import (
     as_labels,
     check_positive,
     encode_labels,
+    offset_column_means,
 )
 from .exceptions import UtilityError
 
@@ -197,6 +198,11 @@ def _logistic(core, params, X, y, X_test, y_test, *, C, **_):
         i = int(np.argmax(test_codes < 0))
         raise ValueError(f"y_test holds a label absent from y (index {i}: {yt[i]!r})")
     params.C = check_positive(C, "C")
+    # The model has an unpenalised intercept, so centring X and X_test by the training means is
+    # a reparametrisation; it keeps an offset of 1e8 from making every Newton fit singular.
+    center = offset_column_means(X)
+    if center is not None:
+        X, X_test = X - center, X_test - center
     return core.UtilityData(X, codes, X_test, test_codes)
 
 

@@ -285,3 +285,27 @@ def check_positive(value, name: str, *, integer: bool = False, allow_none: bool 
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be finite and > 0, got {value}")
     return value
+
+
+#: Columns whose mean exceeds this many standard deviations are centred before the fit (see _centre).
+CENTRE_RATIO = 8.0
+#: Rows sampled (a fixed stride) to decide whether to centre: the check stays O(d) per call.
+CENTRE_SAMPLE_ROWS = 4096
+
+
+def offset_column_means(X: np.ndarray) -> np.ndarray | None:
+    """The column means of X when some column sits far from zero relative to its spread, else None.
+
+    With an intercept, a model is the same for X and X - c (only the intercept moves by c' coef),
+    but the Hessian of a column offset by m standard deviations has a condition number ~ m^2 worse:
+    an offset of 1e8 on unit-variance data makes it numerically singular. Models with an intercept
+    (glm_loo, the logistic utility) therefore run on X - mean for such data (one copy, made only
+    then), so that answers do not move with a translation of X. The check reads a fixed subsample
+    of rows, so it costs O(d) per call."""
+    n = X.shape[0]
+    S = X[:: max(1, n // CENTRE_SAMPLE_ROWS)]
+    m = S.mean(axis=0)
+    spread = S.std(axis=0)
+    if not np.any(np.abs(m) > CENTRE_RATIO * spread):
+        return None
+    return X.mean(axis=0)

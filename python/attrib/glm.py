@@ -57,6 +57,7 @@ from ._validation import (
     check_positive,
     check_sample_weight,
     column_names,
+    offset_column_means,
     resolve_n_jobs,
 )
 from .exceptions import ConvergenceWarning, IllConditionedWarning, NotAtOptimumWarning
@@ -170,32 +171,9 @@ class _Problem:
     n_threads: int
     feature_names: list | None
     offset: np.ndarray | None = None
-    #: The column means subtracted from X (see _centre), or None. The kernels then see the centred
+    #: The column means subtracted from X (see offset_column_means), or None. The kernels then see the centred
     #: design and an intercept b_c = b + center' coef; _public and _internal convert parameters.
     center: np.ndarray | None = None
-
-
-#: Columns whose mean exceeds this many standard deviations are centred before the fit (see _centre).
-CENTRE_RATIO = 8.0
-#: Rows sampled (a fixed stride) to decide whether to centre: the check stays O(d) per call.
-CENTRE_SAMPLE_ROWS = 4096
-
-
-def _centre(X: np.ndarray) -> np.ndarray | None:
-    """The column means of X when some column sits far from zero relative to its spread, else None.
-
-    With an intercept, the model is the same for X and X - c (only the intercept moves by c' coef),
-    but the Hessian of a column offset by m standard deviations has a condition number ~ m^2 worse:
-    an offset of 1e8 on unit-variance data makes it numerically singular. The fit and every
-    leave-one-out kernel then run on X - mean (one copy, made only for such data), so that the
-    answers do not move with a translation of X. The check reads a fixed subsample of rows."""
-    n = X.shape[0]
-    S = X[:: max(1, n // CENTRE_SAMPLE_ROWS)]
-    m = S.mean(axis=0)
-    spread = S.std(axis=0)
-    if not np.any(np.abs(m) > CENTRE_RATIO * spread):
-        return None
-    return X.mean(axis=0)
 
 
 def _internal(prob: _Problem, D: np.ndarray) -> np.ndarray:
@@ -250,7 +228,7 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None)
         )
     if family == "poisson" and fit_intercept and not (ya[slice(None) if w is None else w > 0] > 0).any():
         raise ValueError("y is zero for every row: the Poisson intercept would be -inf")
-    center = _centre(Xa) if fit_intercept else None
+    center = offset_column_means(Xa) if fit_intercept else None
     if center is not None:
         Xa = Xa - center
     prob = _Problem(Xa, ya, w, family, l2, fit_intercept, classes, n_threads, feature_names, off, center)
