@@ -106,6 +106,33 @@ def test_modifying_X_in_place_is_detected(family):
         family.reread(r)
 
 
+@pytest.mark.parametrize(
+    "array, edit",
+    [(a, e) for a in ("X", "y", "sample_weight") for e in ("one_entry", "swap_rows")] + [("X", "swap_in_a_row")],
+)
+def test_every_in_place_edit_is_caught_or_harmless(family, array, edit):
+    # The check used to read 64 sampled rows: X[1] += 100 went unnoticed and lazy paths used it.
+    # Now an edit anywhere either raises, or cannot matter (the result holds its own copy).
+    X, y = family.data
+    X, y, w = X.copy(), y.copy(), np.linspace(0.5, 1.5, y.size)
+    r = family.fit(X, y, sample_weight=w)
+    before = family.reread(r)
+    a = {"X": X, "y": y, "sample_weight": w}[array]
+    if edit == "one_entry":
+        a[1] = 1.0 - a[1] if array == "y" else a[1] + 100.0  # labels and counts stay valid
+    elif edit == "swap_in_a_row":
+        a[1, [0, 1]] = a[1, [1, 0]]
+    else:
+        j = int(np.flatnonzero(a != a[1])[0]) if a.ndim == 1 else 2
+        a[[1, j]] = a[[j, 1]]
+    try:
+        after = family.reread(r)
+    except RuntimeError as e:
+        assert f"{array} was modified in place" in str(e)
+    else:
+        np.testing.assert_array_equal(after, before)
+
+
 @pytest.mark.parametrize("n_jobs", [10**5, 2**31, 2**70])
 def test_absurd_thread_counts_are_capped_with_a_warning(family, n_jobs):
     # 40,000 threads used to abort the process and 100,000 to segfault; 2**31 and beyond do not

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'fingerprint', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -541,6 +541,10 @@ def default_num_threads() -> int:
     """
 def evaluate_subsets(data: UtilityData, params: UtilityParams, seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex, cancel: CancelToken | None = None) -> typing.Any:
     ...
+def fingerprint(a: numpy.ndarray, n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[int, int]:
+    """
+    128-bit checksum (two ints) of a C-contiguous array's bytes, the same for any thread count: the in-place edit check of results that read their training data again.
+    """
 def glm_exact_block_rows(n: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     Rows glm_exact_loo solves together for n training rows (split row lists into multiples of it).

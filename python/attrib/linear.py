@@ -210,7 +210,7 @@ class LinearLOOResult(AttributionResult):
         self._fit = fit
         self._X = X
         self._w = w
-        self._guard = DataGuard(X=X)
+        self._guard = DataGuard(X=X, sample_weight=w)
         self._n_threads = n_threads
         self._core = core
         self.alpha = alpha
@@ -233,7 +233,7 @@ class LinearLOOResult(AttributionResult):
         self._expect(np.asarray(fit.coef).shape == (self.n_features_in_,), "the coefficients' size")
         self._expect(np.asarray(fit.hat).shape == (n,) and self.resid.shape == (n,), "the per-row arrays' sizes")
         self._expect(self._w is None or np.shape(self._w) == (n,), "the weights' size")
-        self._guard.check({"X": X}, "linear_loo")
+        self._guard.check({"X": X, "sample_weight": self._w}, "linear_loo")
 
     # -- scalars -----------------------------------------------------------------------------
     @functools.cached_property
@@ -339,7 +339,7 @@ class LinearLOOResult(AttributionResult):
 
     # -- O(n p) quantities, computed on first use --------------------------------------------
     def _check_unchanged(self):
-        self._guard.check({"X": self._X}, "linear_loo")
+        self._guard.check({"X": self._X, "sample_weight": self._w}, "linear_loo")
 
     @functools.cached_property
     def _loo_scale(self) -> np.ndarray:
