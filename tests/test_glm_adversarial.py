@@ -113,3 +113,72 @@ def test_centred_results_survive_pickling():
     back = pickle.loads(pickle.dumps(c))
     np.testing.assert_array_equal(back.dcoef, c.dcoef)
     np.testing.assert_array_equal(back.influence(Xt + 1e8, yt), c.influence(Xt + 1e8, yt))
+
+
+# -- more features than rows: the fit runs in the rows' span -----------------------------------
+def _wide(family: str, n=25, d=400, seed=7):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) + 0.3
+    beta = rng.normal(size=d) / np.sqrt(d)
+    eta = X @ beta
+    y = (
+        (rng.random(n) < 1 / (1 + np.exp(-3 * eta))).astype(float)
+        if family == "logistic"
+        else rng.poisson(np.exp(eta)).astype(float)
+    )
+    return X, y, rng.normal(size=(6, d)) + 0.3
+
+
+@pytest.mark.parametrize("family", ["logistic", "poisson"])
+def test_more_features_than_rows_matches_dense_algebra(family):
+    # d = 6,000 with n = 10 took 73 s (a 6,001 x 6,001 Hessian per Newton step); with an L2 penalty
+    # the optimum lies in the rows' span, so the fit runs on n x n. The oracle is the dense
+    # algebra in the full d + 1 parameters.
+    X, y, Xt = _wide(family)
+    n, d = X.shape
+    C = 0.7
+    r = attrib.glm_loo(X, y, family=family, C=C, refine=0)
+    Z = np.hstack([np.ones((n, 1)), X])
+    theta = r.params_
+    eta = Z @ theta
+    mu = 1 / (1 + np.exp(-eta)) if family == "logistic" else np.exp(eta)
+    d1, d2 = mu - y, (mu * (1 - mu) if family == "logistic" else mu)
+    P = np.eye(d + 1) / C
+    P[0, 0] = 0.0
+    grad = Z.T @ d1 + P @ theta
+    assert np.abs(grad).max() < 1e-9  # the dense optimality condition
+    H = Z.T @ (d2[:, None] * Z) + P
+    Hinv_Z = np.linalg.solve(H, Z.T).T
+    q = (Z * Hinv_Z).sum(axis=1)
+    h = d2 * q
+    np.testing.assert_allclose(r.hat, h, rtol=1e-9, atol=1e-13)
+    step = -(d1 / (1 - h))[:, None] * Hinv_Z
+    assert np.abs(r.dcoef - step).max() < 1e-9 * np.abs(step).max()
+    np.testing.assert_allclose(r.cooks_distance, ((step @ np.linalg.cholesky(H)) ** 2).sum(1) / (d + 1), rtol=1e-8)
+    assert r.coef_.shape == (d,) and r.dcoef.shape == (n, d + 1)
+    # Test points outside the rows' span: only their projection meets the coefficients.
+    yt = y[:6]
+    Zt = np.hstack([np.ones((6, 1)), Xt])
+    et = Zt @ theta
+    loss = (lambda e: np.logaddexp(0, e) - yt * e) if family == "logistic" else (lambda e: np.exp(e) - yt * e)
+    dense = np.stack([loss(et - Zt @ s) - loss(et) for s in step])
+    assert np.abs(r.influence(Xt, yt) - dense).max() < 1e-9 * np.abs(dense).max()
+    g = r.group_loo(np.arange(n) % 3)
+    for k in range(3):
+        s = (np.arange(n) % 3 != k).astype(float)
+        Hg = Z.T @ ((s * d2)[:, None] * Z) + P
+        assert np.abs(g.dcoef[k] - np.linalg.solve(Hg, Z.T @ (s * d1) + P @ theta)).max() < 1e-9
+
+
+def test_more_features_than_rows_equals_scikit_learn_and_its_refits():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, _ = _wide("logistic", n=30, d=120)
+    r = attrib.glm_loo(X, y, C=0.5, method="exact")
+    est = LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-12, max_iter=200).fit(X, y)
+    np.testing.assert_allclose(r.coef_, est.coef_[0], rtol=1e-7, atol=1e-10)
+    for i in (0, 7, 29):
+        keep = np.arange(30) != i
+        e = LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-12, max_iter=200).fit(X[keep], y[keep])
+        loo = np.concatenate([e.intercept_, e.coef_[0]])
+        np.testing.assert_allclose(r.params_ - r.dcoef[i], loo, rtol=1e-6, atol=1e-9)

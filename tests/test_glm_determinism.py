@@ -72,7 +72,7 @@ def test_exact_loo_in_many_calls_equals_one_call(big, monkeypatch):
     # Exact leave-one-out runs in short calls (so Ctrl-C takes effect between them), each a whole
     # number of the core's blocks: the bits must be those of one call over every row.
     X, y, w = (a[:3000] for a in big)
-    monkeypatch.setattr(attrib.glm, "EXACT_CALL_SECONDS", 1e-9)  # one block per thread per call
+    monkeypatch.setattr(attrib._loo, "PIECE_SECONDS", 1e-9)  # one block per thread per call
     r = attrib.glm_loo(X, y, C=0.5, sample_weight=w, method="exact", n_jobs=2)
     core = attrib._dispatch.core
     one = core.glm_exact_loo(X, y, w, r._fit, list(range(3000)), 100, attrib.glm.EXACT_TOL, 2)
@@ -99,3 +99,44 @@ def test_ctrl_c_stops_exact_loo_within_a_second():
     finally:
         timer.cancel()
     assert time.perf_counter() - t0 < 0.5 + 1.0
+
+
+def test_influence_in_many_calls_equals_one_call(big, monkeypatch):
+    # influence() runs in short calls of whole tiles (training rows for the dense matrix, test
+    # points for top_k) so that Ctrl-C takes effect between them: the bits are those of one call.
+    X, y, w = (a[:3000] for a in big)
+    r = attrib.glm_loo(X, y, C=0.5, sample_weight=w, n_jobs=2)
+    Xt, yt = X[:700], y[:700]
+    whole = r.influence(Xt, yt)
+    top = r.influence(Xt, yt, top_k=5)
+    monkeypatch.setattr(attrib._loo, "PIECE_SECONDS", 1e-9)  # one tile per call
+    assert_array_equal(r.influence(Xt, yt), whole)
+    pieces = r.influence(Xt, yt, top_k=5)
+    for name in ("helpful_idx", "helpful_val", "harmful_idx", "harmful_val"):
+        assert_array_equal(getattr(pieces, name), getattr(top, name))
+    core = attrib._dispatch.core
+    one = np.empty_like(whole)
+    core.glm_loss_change(Xt, yt, attrib.glm.EMPTY, r._fit, np.ascontiguousarray(r._dcoef), 2, one)
+    assert_array_equal(whole, one)
+
+
+def test_ctrl_c_stops_influence_top_k_within_a_second():
+    # 200,000 training rows x 3,000 test points take several seconds; Ctrl-C must not wait.
+    import os
+    import signal
+    import threading
+    import time
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200_000, 5))
+    y = (rng.random(200_000) < 1 / (1 + np.exp(-X @ rng.normal(size=5)))).astype(float)
+    r = attrib.glm_loo(X, y, refine=0)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            r.influence(X[:3000], y[:3000], top_k=10)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 0.3 + 1.0

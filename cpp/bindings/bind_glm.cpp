@@ -164,20 +164,21 @@ void register_glm(py::module_& m) {
   m.def("glm_exact_block_rows", &attrib::glm_exact_block_rows, "n"_a,
         "Rows glm_exact_loo solves together for n training rows (split row lists into multiples of it).");
 
+  m.attr("GLM_LOSS_TRAIN_TILE") = attrib::kLossTrainTile;
+  m.attr("GLM_LOSS_TEST_TILE") = attrib::kLossTestTile;
   m.def(
       "glm_loss_change",
       [](const CRef& X_test, const VRef& y_test, const VRef& offset_test, const attrib::GlmFit& fit, const CRef& D,
-         int n_threads) {
-        py::array_t<double> out = numpy_matrix(D.rows(), X_test.rows());
-        Eigen::Map<RowMatrixXd> o = view(out);
+         int n_threads, Eigen::Ref<RowMatrixXd> out) {
         {
           py::gil_scoped_release nogil;
-          attrib::glm_loss_change(X_test, y_test, offset_test, fit, D, o, n_threads);
+          attrib::glm_loss_change(X_test, y_test, offset_test, fit, D, out, n_threads);
         }
-        return out;
       },
       "X_test"_a.noconvert(), "y_test"_a.noconvert(), "offset_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(),
-      "n_threads"_a);
+      "n_threads"_a, "out"_a.noconvert(),
+      "Writes the loss changes into out (len(D) x len(X_test), C-contiguous float64; a row slice of a larger "
+      "result is fine).");
 
   m.def(
       "glm_loss_change_topk",

@@ -13,8 +13,8 @@ namespace {
 
 // Tiles of the training x test loss-change matrix; both the dense and the top-k kernels use them,
 // so their entries agree bit for bit.
-constexpr Index kTrainTile = 256;
-constexpr Index kTestTile = 64;
+constexpr Index kTrainTile = kLossTrainTile;
+constexpr Index kTestTile = kLossTestTile;
 
 // Test design and the loss at the full fit.
 void test_setup(const Eigen::Ref<const RowMatrixXd>& X_test, const Eigen::Ref<const Eigen::VectorXd>& y_test,

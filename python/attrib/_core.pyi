@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'fingerprint', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'fingerprint', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -557,8 +557,10 @@ def glm_group_step(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m,
     ...
 def glm_loo_rows(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, step: GlmStep, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.float64]]:
     ...
-def glm_loss_change(X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], offset_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, D: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
-    ...
+def glm_loss_change(X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], offset_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, D: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex, out: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"]) -> None:
+    """
+    Writes the loss changes into out (len(D) x len(X_test), C-contiguous float64; a row slice of a larger result is fine).
+    """
 def glm_loss_change_topk(X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], offset_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: GlmFit, D: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], k: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, typing.Any, typing.Any]:
     ...
 def glm_solve_rows(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: GlmFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -603,6 +605,8 @@ def walk_order(data: UtilityData, params: UtilityParams, order: typing.Annotated
     ...
 def walk_permutations(data: UtilityData, params: UtilityParams, seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, antithetic: bool, truncation: Truncation, n_threads: typing.SupportsInt | typing.SupportsIndex, cancel: CancelToken | None = None) -> typing.Any:
     ...
+GLM_LOSS_TEST_TILE: int = 64
+GLM_LOSS_TRAIN_TILE: int = 256
 LEVERAGE_ONE_TOL: float = 1e-10
 _isa: str = 'baseline'
 _openmp: bool = True

@@ -4,6 +4,7 @@ that catches training data modified in place before a lazy computation reads it 
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -172,6 +173,25 @@ def parse_groups(groups, n: int, w: np.ndarray | None) -> Groups:
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([a.size for a in arrays])
     return Groups(labels, arrays, offsets, np.concatenate(arrays).astype(np.int64))
+
+
+#: Long kernels run as calls of about this long, so that Ctrl-C (which Python raises between
+#: calls) takes effect within a fraction of a second.
+PIECE_SECONDS = 0.2
+
+
+def in_timed_pieces(n: int, unit: int, first_units: int, run) -> None:
+    """``run(start, stop)`` over [0, n) in pieces of whole ``unit``s (the kernel's own blocks, so
+    the bits are those of one call), the first of ``first_units`` units, then sized from the time
+    the last one took to last about PIECE_SECONDS (growing at most 4x per piece)."""
+    seconds = PIECE_SECONDS
+    start, units = 0, max(1, int(first_units))
+    while start < n:
+        stop = min(n, start + units * unit)
+        t0 = time.perf_counter()
+        run(start, stop)
+        elapsed, start = time.perf_counter() - t0, stop
+        units = max(1, min(4 * units, int(units * seconds / max(elapsed, 1e-6))))
 
 
 def _digest(a: np.ndarray) -> tuple:

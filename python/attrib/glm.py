@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -42,6 +41,7 @@ from ._loo import (
     Groups,
     check_dense_size,
     describe_rows,
+    in_timed_pieces,
     leverage_one,
     or_empty,
     param_names,
@@ -171,28 +171,61 @@ class _Problem:
     n_threads: int
     feature_names: list | None
     offset: np.ndarray | None = None
-    #: The column means subtracted from X (see offset_column_means), or None. The kernels then see the centred
-    #: design and an intercept b_c = b + center' coef; _public and _internal convert parameters.
+    #: The column means subtracted from X (see offset_column_means), or None. The kernels then see
+    #: the centred design and an intercept b_c = b + center' coef.
     center: np.ndarray | None = None
+    #: With more features than rows (and a penalty): an orthonormal basis Q (d x r, r <= n) of the
+    #: rows' span, or None. The kernels then see X Q (n x r) and coefficients gamma, coef = Q gamma.
+    basis: np.ndarray | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Features of the user's X (the kernels may see fewer, see basis)."""
+        return self.X.shape[1] if self.basis is None else self.basis.shape[0]
+
+    def design(self, X: np.ndarray) -> np.ndarray:
+        """Rows in the kernels' coordinates: (X - center) Q."""
+        if self.center is not None:
+            X = X - self.center
+        if self.basis is not None:
+            X = np.ascontiguousarray(X @ self.basis)
+        return X
 
 
 def _internal(prob: _Problem, D: np.ndarray) -> np.ndarray:
-    """Parameters (theta or rows of parameter changes, intercept first) in the kernels' centred
-    coordinates: b_c = b + center' coef. The same array when nothing was centred."""
-    if prob.center is None:
+    """Parameters (theta or rows of parameter changes, intercept first) in the kernels'
+    coordinates: b_c = b + center' coef and gamma = Q' coef. The same array when neither applies."""
+    if prob.center is None and prob.basis is None:
         return D
     D = np.array(D, dtype=np.float64)
-    D[..., 0] += D[..., 1:] @ prob.center
+    off = int(prob.fit_intercept)
+    if prob.center is not None:
+        D[..., 0] += D[..., 1:] @ prob.center
+    if prob.basis is not None:
+        D = np.concatenate([D[..., :off], D[..., off:] @ prob.basis], axis=-1)
     return D
 
 
 def _public(prob: _Problem, D: np.ndarray) -> np.ndarray:
-    """The inverse of _internal: b = b_c - center' coef."""
-    if prob.center is None:
+    """The inverse of _internal: coef = Q gamma, then b = b_c - center' coef."""
+    if prob.center is None and prob.basis is None:
         return D
     D = np.array(D, dtype=np.float64)
-    D[..., 0] -= D[..., 1:] @ prob.center
+    off = int(prob.fit_intercept)
+    if prob.basis is not None:
+        D = np.concatenate([D[..., :off], D[..., off:] @ prob.basis.T], axis=-1)
+    if prob.center is not None:
+        D[..., 0] -= D[..., 1:] @ prob.center
     return D
+
+
+def _row_space_basis(X: np.ndarray) -> np.ndarray:
+    """Q (d x n), orthonormal, whose span holds every row of X (Householder QR of X'). With an L2
+    penalty on coef the optimum lies in the rows' span (any component outside it only adds to
+    the penalty), for the full data and for every subset of the rows alike, so the problem in
+    gamma = Q' coef, on the n x n design X Q, has the same fit, leave-one-out and group solutions,
+    leverages and Cook's distances, at O(n^2 d) instead of O(d^3)."""
+    return np.ascontiguousarray(np.linalg.qr(X.T, mode="reduced")[0])
 
 
 def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None):
@@ -229,9 +262,9 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None)
     if family == "poisson" and fit_intercept and not (ya[slice(None) if w is None else w > 0] > 0).any():
         raise ValueError("y is zero for every row: the Poisson intercept would be -inf")
     center = offset_column_means(Xa) if fit_intercept else None
-    if center is not None:
-        Xa = Xa - center
-    prob = _Problem(Xa, ya, w, family, l2, fit_intercept, classes, n_threads, feature_names, off, center)
+    basis = _row_space_basis(Xa if center is None else Xa - center) if l2 > 0 and d > n else None
+    prob = _Problem(Xa, ya, w, family, l2, fit_intercept, classes, n_threads, feature_names, off, center, basis)
+    prob.X = prob.design(Xa)
     return prob, None if start is None else _internal(prob, start)
 
 
@@ -418,7 +451,8 @@ def _auto_refine(family: str, quad, hat, step_sq, w, n_params: int) -> tuple[np.
 
 
 #: Exact leave-one-out runs in calls of about this many seconds (see _exact_rows).
-EXACT_CALL_SECONDS = 0.2
+def _threads(prob: _Problem, core) -> int:
+    return prob.n_threads if prob.n_threads > 0 else int(core.default_num_threads())
 
 
 def _no_rows(fit):
@@ -429,22 +463,18 @@ def _no_rows(fit):
 def _exact_rows(prob: _Problem, fit, rows: np.ndarray, lev1: np.ndarray, max_iter: int, core, stacklevel: int):
     """Exact leave-one-out of the listed rows: (dcoef rows, their leave-one-out linear predictors).
     Rows that cannot be left out or did not converge are NaN, each kind in one warning."""
-    # In calls of about EXACT_CALL_SECONDS, so that Ctrl-C (raised when a call returns) takes effect
-    # within a fraction of a second; each call a whole number of the core's blocks, which keeps the
-    # bits those of a single call.
-    block = int(core.glm_exact_block_rows(prob.X.shape[0]))
-    threads = prob.n_threads if prob.n_threads > 0 else int(core.default_num_threads())
-    parts, start, n_blocks = [], 0, max(1, threads)
-    while start < rows.size:
-        stop = min(rows.size, start + n_blocks * block)
-        t0 = time.perf_counter()
-        parts.append(
+    # In short calls of whole blocks of the core (Ctrl-C between them; the bits of one call).
+    parts: list = []
+    in_timed_pieces(
+        rows.size,
+        int(core.glm_exact_block_rows(prob.X.shape[0])),
+        _threads(prob, core),
+        lambda start, stop: parts.append(
             core.glm_exact_loo(
                 prob.X, prob.y, or_empty(prob.w), fit, rows[start:stop].tolist(), max_iter, EXACT_TOL, prob.n_threads
             )
-        )
-        elapsed, start = time.perf_counter() - t0, stop
-        n_blocks = max(1, min(4 * n_blocks, int(n_blocks * EXACT_CALL_SECONDS / max(elapsed, 1e-6))))
+        ),
+    )
     d, eta, _, converged = (np.concatenate(a) for a in zip(*parts)) if parts else _no_rows(fit)
     warn_leverage_one(rows[lev1[rows]], stacklevel=stacklevel + 1)
     bad = rows[~converged & ~lev1[rows]]
@@ -481,7 +511,9 @@ def glm_loo(
         Training design without a constant column (use ``fit_intercept``); converted once to
         C-contiguous float64. The result keeps a reference: do not modify it in place afterwards.
         With an intercept, columns whose mean exceeds eight standard deviations are centred
-        internally (a copy of X), so that results do not move with a translation of X.
+        internally (a copy of X), so that results do not move with a translation of X. With a
+        penalty and more features than rows, the fit runs in the rows' span (an orthonormal basis
+        from a QR factorisation: n x n instead of d x d, the same solutions).
     y : array-like of shape (n_samples,)
         Logistic: any two classes (the larger one is 1, as in scikit-learn). Poisson: non-negative
         (non-integer rates are allowed). Gaussian: any real numbers.
@@ -619,8 +651,9 @@ def _leave_one_out(prob: _Problem, fit, method: str, refine, refine_by: str, max
         one_minus_h = np.where(lev1, np.nan, 1.0 - hat) if method == "newton" else 1.0
         loo_eta = np.asarray(fit.eta) + sd1 * quad / one_minus_h
         step_sq = (sd1 / one_minus_h) ** 2 * quad  # ||d_i||_H^2
-    p = dcoef.shape[1]
-    cooks = step_sq / p
+    p = dcoef.shape[1]  # parameters the kernels see (fewer than the model's with a row-space basis)
+    n_params = prob.n_features + int(prob.fit_intercept)  # Cook's distance divides by the model's
+    cooks = step_sq / n_params
     if refine is True and fit.converged:  # (exact solves from a fit that stopped early mean nothing)
         rows, result["error_bound"] = _auto_refine(prob.family, quad, hat, step_sq, prob.w, p)
     elif refine is False or refine is True:
@@ -632,7 +665,7 @@ def _leave_one_out(prob: _Problem, fit, method: str, refine, refine_by: str, max
         dcoef[rows] = d
         loo_eta[rows] = eta
         L = np.asarray(fit.chol)
-        cooks[rows] = ((d @ L) ** 2).sum(axis=1) / p
+        cooks[rows] = ((d @ L) ** 2).sum(axis=1) / n_params
     result["refined"] = rows
     return GLMLOOResult(
         prob, fit, method, core, polished, dcoef=dcoef, loo_linear_predictor=loo_eta, cooks_distance=cooks, **result
@@ -710,9 +743,9 @@ class GLMLOOResult(AttributionResult):
         self.C = None if prob.l2 == 0 else 1.0 / prob.l2
         self.fit_intercept = prob.fit_intercept
         self.classes_ = prob.classes
-        self.coef_ = np.array(fit.coef)
+        self.coef_ = _public(prob, _theta(fit))[int(prob.fit_intercept) :]
         self.intercept_ = float(_public(prob, _theta(fit))[0]) if prob.fit_intercept else 0.0
-        self.n_features_in_ = prob.X.shape[1]
+        self.n_features_in_ = prob.n_features
         self.feature_names_in_ = prob.feature_names
         self.n_iter_ = int(fit.n_iter)
         self.hat = hat
@@ -729,16 +762,16 @@ class GLMLOOResult(AttributionResult):
         prob, fit, n = self._prob, self._fit, self.hat.shape[0]
         X = prob.X
         self._expect(isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == np.float64, "X is not a float64 matrix")
-        self._expect(
-            X.flags.c_contiguous and X.shape == (n, self.n_features_in_), f"X has shape {X.shape}, not ({n}, d)"
-        )
-        self._expect(np.asarray(fit.coef).shape == (self.n_features_in_,), "the coefficients' size")
+        r = self.n_features_in_ if prob.basis is None else prob.basis.shape[1]  # features the kernels see
+        self._expect(X.flags.c_contiguous and X.shape == (n, r), f"X has shape {X.shape}, not ({n}, {r})")
+        self._expect(np.asarray(fit.coef).shape == (r,), "the coefficients' size")
+        self._expect(prob.basis is None or prob.basis.shape == (self.n_features_in_, r), "the basis' shape")
         per_row = [prob.y, fit.eta, fit.d1, fit.d2, self.loo_linear_predictor, self.leverage_one]
         per_row += [a for a in (prob.w, prob.offset) if a is not None]
         self._expect(all(np.shape(a) == (n,) for a in per_row), "the per-row arrays' sizes")
-        p = self.n_features_in_ + int(self.fit_intercept)
+        p, q = self.n_features_in_ + int(self.fit_intercept), r + int(self.fit_intercept)
         self._expect(
-            np.shape(self.dcoef) == (n, p) == np.shape(self._dcoef) and np.asarray(fit.chol).shape == (p, p),
+            np.shape(self.dcoef) == (n, p) and np.shape(self._dcoef) == (n, q) and np.asarray(fit.chol).shape == (q, q),
             "dcoef or the Hessian",
         )
         self._expect(prob.center is None or np.shape(prob.center) == (self.n_features_in_,), "the centre's size")
@@ -762,7 +795,7 @@ class GLMLOOResult(AttributionResult):
     def cooks_distance(self) -> np.ndarray:
         """Cook's distance ``dcoef_i' H dcoef_i / p`` of every row (``values``)."""
         L = np.asarray(self._fit.chol)
-        return ((self._dcoef @ L) ** 2).sum(axis=1) / L.shape[0]
+        return ((self._dcoef @ L) ** 2).sum(axis=1) / (self.n_features_in_ + int(self.fit_intercept))
 
     def _check_unchanged(self):
         prob = self._prob
@@ -809,9 +842,19 @@ class GLMLOOResult(AttributionResult):
         Xt, yt, ot = self._test_data(X_test, y_test, offset_test)
         n = self._prob.X.shape[0]
         k = min(check_positive(top_k, "top_k", integer=True), n)
-        hi, hv, li, lv = self._core.glm_loss_change_topk(
-            Xt, yt, ot, self._fit, np.ascontiguousarray(self._dcoef), k, self._prob.n_threads
+        D, core, parts = np.ascontiguousarray(self._dcoef), self._core, []
+        # Test points in short calls of whole tiles (Ctrl-C between them; the bits of one call).
+        in_timed_pieces(
+            Xt.shape[0],
+            int(core.GLM_LOSS_TEST_TILE),
+            1,
+            lambda a, b: parts.append(
+                core.glm_loss_change_topk(
+                    Xt[a:b], yt[a:b], ot[a:b] if ot.size else ot, self._fit, D, k, self._prob.n_threads
+                )
+            ),
         )
+        hi, hv, li, lv = (np.concatenate(a) for a in zip(*parts))
         return TopKInfluence(hi, hv, li, lv)
 
     def _optimum_at_rounding_floor(self, H) -> np.ndarray:
@@ -826,9 +869,7 @@ class GLMLOOResult(AttributionResult):
         return self._theta_floor
 
     def _test_data(self, X_test, y_test, offset_test):
-        Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
-        if self._prob.center is not None:
-            Xt = Xt - self._prob.center
+        Xt = self._prob.design(as_float_matrix(X_test, "X_test", n_features=self.n_features_in_))
         m = Xt.shape[0]
         yt, _ = _check_targets(y_test, self._prob.family, m, "y_test", classes=self._prob.classes)
         if (offset_test is None) != (self._prob.offset is None):
@@ -844,7 +885,16 @@ class GLMLOOResult(AttributionResult):
         """(rows of D) x n_test matrix of loss_j(theta-hat - D_i) - loss_j(theta-hat)."""
         Xt, yt, ot = self._test_data(X_test, y_test, offset_test)
         check_dense_size(D.shape[0], Xt.shape[0], max_bytes, "influence", hint)
-        return self._core.glm_loss_change(Xt, yt, ot, self._fit, np.ascontiguousarray(D), self._prob.n_threads)
+        D, core = np.ascontiguousarray(D), self._core
+        out = np.empty((D.shape[0], Xt.shape[0]))
+        # Training rows in short calls of whole tiles, written in place (Ctrl-C between calls).
+        in_timed_pieces(
+            D.shape[0],
+            int(core.GLM_LOSS_TRAIN_TILE),
+            _threads(self._prob, core),
+            lambda a, b: core.glm_loss_change(Xt, yt, ot, self._fit, D[a:b], self._prob.n_threads, out[a:b]),
+        )
+        return out
 
     def group_loo(self, groups, method: str = "newton", *, max_iter: int = 100) -> GLMGroupResult:
         """Removal of whole groups of rows at once.
@@ -999,15 +1049,17 @@ class GLMGroupResult(AttributionResult):
     def _check_state(self) -> None:
         base, g = self._base, self._groups
         self._expect(g.consistent(base.hat.shape[0]), "the groups' row lists")
-        shape = (len(g.arrays), base.dcoef.shape[1])
-        shapes = {np.shape(a) for a in (self.dcoef, self.dcoef_newton, self._dcoef, self._newton)}
-        self._expect(shapes == {shape}, "dcoef's shape")
+        public = {np.shape(a) for a in (self.dcoef, self.dcoef_newton)}
+        internal = {np.shape(a) for a in (self._dcoef, self._newton)}
+        self._expect(public == {(len(g.arrays), base.dcoef.shape[1])}, "dcoef's shape")
+        self._expect(internal == {(len(g.arrays), base._dcoef.shape[1])}, "dcoef's shape")
 
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:
         """Generalised Cook's distance ``dcoef_g' H dcoef_g / p`` of each removal."""
         chol = np.asarray(self._base._fit.chol)
-        return ((self._dcoef @ chol) ** 2).sum(axis=1) / chol.shape[0]
+        base = self._base
+        return ((self._dcoef @ chol) ** 2).sum(axis=1) / (base.n_features_in_ + int(base.fit_intercept))
 
     def _summed(self, c: np.ndarray) -> np.ndarray:
         base = self._base

@@ -134,6 +134,11 @@ GlmExactLoo glm_exact_loo(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::R
                           const Eigen::Ref<const Eigen::VectorXd>& w, const GlmFit& fit,
                           const std::vector<std::int64_t>& rows, int max_iter, double tol, int n_threads);
 
+/// Tiles of glm_loss_change (training rows x test points) and glm_loss_change_topk (test points):
+/// a caller that splits a long call into pieces of whole tiles gets the bits of one call.
+inline constexpr Index kLossTrainTile = 256;
+inline constexpr Index kLossTestTile = 64;
+
 /// Change of each test point's loss when each training row's parameter change is applied:
 /// entry (i, j) = l(y_j, eta_j - z_j^T D_i) - l(y_j, eta_j), with D row i = theta-hat - theta_(i)
 /// and eta_j = z_j^T theta-hat + offset_test_j (`offset_test` of size 0: no offset).
