@@ -93,7 +93,7 @@ def fingerprint(*, job: str, data: dict, seed, options: dict) -> dict:
 def _state_digest(arrays: dict) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
+        a = np.asarray(arrays[name], order="C")
         h.update(name.encode() + b"\0" + a.dtype.str.encode() + repr(a.shape).encode())
         h.update(a.tobytes())
     return h.hexdigest()
@@ -102,7 +102,7 @@ def _state_digest(arrays: dict) -> str:
 def save(path, fp: dict, arrays: dict, meta: dict | None = None) -> None:
     """Write a checkpoint atomically (temporary file in the same directory, fsync, os.replace)."""
     path = os.fspath(path)
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}
     for k, a in arrays.items():
         if a.dtype.kind not in "biuf":
             raise TypeError(f"checkpoint array {k!r} must be numeric, got {a.dtype}")
@@ -162,7 +162,7 @@ def load(path, fp: dict) -> tuple[dict, dict]:
     """(arrays, meta) of a checkpoint written for fingerprint ``fp``; ValueError otherwise."""
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             if _HEADER not in z.files:
                 raise ValueError("no header")
             header = json.loads(bytes(z[_HEADER]).decode())
