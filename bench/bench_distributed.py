@@ -24,10 +24,10 @@ from datetime import date
 
 import numpy as np
 
+import attrib
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import cpu_model, write_section  # noqa: E402
-
-import attrib  # noqa: E402
 
 
 def _problem(n, m, d, seed=0):

@@ -147,6 +147,33 @@ def test_worker_killed_mid_block_loses_nothing(client, tmp_path):
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
 
 
+def test_ctrl_c_keeps_the_merged_blocks(client, tmp_path):
+    import threading
+    import time
+
+    w = np.random.default_rng(9).normal(size=20)
+
+    def slow(idx):
+        return float(np.tanh(w[idx].sum()))
+
+    path = tmp_path / "c.attrib"
+    timer = threading.Timer(3.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.warns(StoppedEarlyWarning, match="interrupted"):
+            res = attrib.data_shapley(
+                20, utility=slow, max_permutations=10**6, progress=False, client=client, checkpoint=path
+            )
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 8
+    assert res.stopped_by == "interrupted" and res.n_samples > 0
+    _same(res, attrib.data_shapley(20, utility=slow, max_permutations=res.n_samples, progress=False), stopped=False)
+    with np.load(path, allow_pickle=False) as z:  # saved at Ctrl-C
+        assert int(z["done"].reshape(-1)[0]) == res.n_samples
+
+
 def test_checkpoint_written_on_dask_resumes_locally(client, data, tmp_path):
     X, y, Xt, yt = data
     path = tmp_path / "run.attrib"

@@ -1076,10 +1076,13 @@ def data_shapley(
         A progress line on stderr for runs longer than a second: samples drawn, elapsed time, the
         largest standard error, the target and the estimated time to reach it.
     block_size : int, optional
-        Samples per block (one kernel call; the stopping rules and Ctrl-C are checked between
-        blocks). None (default): adapted to the measured time per sample so that a block takes
-        about 0.25 s. Values are accumulated in fixed units of 16 sample ids, so the result is
-        bitwise the same for any block size (and any ``n_jobs``), given the same number of samples.
+        Samples per block (one kernel call, or one Dask task; time budgets and Ctrl-C are checked
+        between blocks). None (default): adapted to the measured time per sample so that a block
+        takes about 0.25 s (0.5 s on a Dask worker). Values are accumulated in fixed units of 16
+        sample ids, so the result is bitwise the same for any block size (and any ``n_jobs`` or
+        number of Dask workers), given the same number of samples. The standard-error target and
+        the history are checked at fixed sample counts: every ``block_size`` ids when it is given,
+        else every 16 samples, so where a converged run stops does not depend on timing.
     refactor_every : int, default 32
         Ridge: recompute the Cholesky factor from scratch every this many points.
     client : dask.distributed.Client, optional
