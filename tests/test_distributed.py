@@ -214,3 +214,29 @@ def test_client_must_be_a_dask_client(data):
         attrib.data_shapley(X, y, Xt, yt, max_permutations=16, progress=False, client="tcp://127.0.0.1:8786")
     with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
         attrib.knn_shapley(X, y > 0, Xt, yt > 0, client=object())
+
+
+def test_knn_shapley_resumed_on_dask_mid_super_block(client, monkeypatch, tmp_path):
+    rng = np.random.default_rng(12)
+    X, y = rng.normal(size=(300, 4)), rng.integers(0, 3, 300)
+    Xt, yt = rng.normal(size=(400, 4)), rng.integers(0, 3, 400)
+    monkeypatch.setattr(shapley_module, "_KNN_SUPERBLOCK_WORK", 300 * 20 * 48)  # super-blocks of 48 test points
+    monkeypatch.setattr(shapley_module, "_KNN_PARTIAL_BYTES", 8 * 300 * 2)  # local blocks of 32 test points
+    whole = attrib.knn_shapley(X, y, Xt, yt, k=3)
+    real = shapley_module._KnnJob.block_fn
+    calls = {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:  # after 64 test points: inside the second super-block
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    path = tmp_path / "knn.attrib"
+    with monkeypatch.context() as m:
+        m.setattr(shapley_module._KnnJob, "block_fn", staticmethod(flaky))
+        with pytest.warns(StoppedEarlyWarning, match="interrupted"):
+            part = attrib.knn_shapley(X, y, Xt, yt, k=3, checkpoint=path)
+    assert part.n_samples == 64
+    resumed = attrib.knn_shapley(X, y, Xt, yt, k=3, checkpoint=path, resume=True, client=client)
+    assert_array_equal(resumed.values, whole.values)
