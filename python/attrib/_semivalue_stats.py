@@ -81,8 +81,8 @@ class PermutationMoments:
         with np.errstate(over="ignore", invalid="ignore"):
             return np.diff(utilities, axis=1)
 
-    def add_block(self, perms: np.ndarray, utilities: np.ndarray) -> None:
-        """perms (B x n) and the prefix utilities along them (B x (n + 1)), the next B permutation ids."""
+    def rows(self, perms: np.ndarray, utilities: np.ndarray) -> np.ndarray:
+        """The samples (one row per sample, in point order) of a block of permutations."""
         with np.errstate(invalid="ignore", over="ignore"):
             marg = self.marginals(utilities) * self.weights  # marginal at each position
         samples = np.empty_like(marg)
@@ -91,6 +91,49 @@ class PermutationMoments:
         if self.antithetic:  # a permutation and its reverse make one sample
             with np.errstate(invalid="ignore", over="ignore"):
                 samples = 0.5 * (samples[0::2] + samples[1::2])
+        return samples
+
+    # Rows and unit summaries, for callers that summarise units elsewhere (a Dask worker) and
+    # commit them here in id order: the same arithmetic as add_block, so the same bits.
+    @staticmethod
+    def n_rows(rows) -> int:
+        return int(rows.shape[0])
+
+    @staticmethod
+    def take(rows, a: int, b: int):
+        return rows[a:b]
+
+    @staticmethod
+    def summarize(rows):
+        """(count, mean, M2) of one unit's rows."""
+        return _summary(rows)
+
+    @property
+    def pending(self):
+        return self._pending
+
+    def set_pending(self, rows) -> None:
+        self._pending = np.ascontiguousarray(rows, dtype=np.float64).reshape(-1, self.n)
+        self._cache = None
+
+    def append_pending(self, rows) -> None:
+        self.set_pending(np.concatenate([self._pending, rows]) if self._pending.shape[0] else rows.copy())
+
+    def commit(self, summary) -> None:
+        """Merge one unit's summary (the next unit in id order)."""
+        self.count, self.mean, self.m2 = _merge(self.count, self.mean, self.m2, *summary)
+        self._cache = None
+
+    def state_arrays(self) -> dict:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2, "pending": self._pending}
+
+    def load_state(self, arrays) -> None:
+        self.count, self.mean, self.m2 = (np.array(arrays[k], dtype=np.float64) for k in ("count", "mean", "m2"))
+        self.set_pending(np.array(arrays["pending"], dtype=np.float64))
+
+    def add_block(self, perms: np.ndarray, utilities: np.ndarray) -> None:
+        """perms (B x n) and the prefix utilities along them (B x (n + 1)), the next B permutation ids."""
+        samples = self.rows(perms, utilities)
         if self._pending.shape[0]:
             samples = np.concatenate([self._pending, samples])
         full = (samples.shape[0] // UNIT) * UNIT
@@ -140,7 +183,9 @@ class MSRMoments:
         self._cache = None
 
     @staticmethod
-    def _unit(state, masks, u):
+    def summarize(rows):
+        """Per-point (count, mean, M2) of the 'in' and the 'out' utilities of one unit's subsets."""
+        masks, u = rows
         u = u[:, None]
         out = {}
         for inside in (True, False):
@@ -149,8 +194,57 @@ class MSRMoments:
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 mean_b = np.where(c_b > 0, (u * sel).sum(axis=0) / np.maximum(c_b, 1), 0.0)
                 m2_b = (((u - mean_b) ** 2) * sel).sum(axis=0)
-            out[inside] = _merge(*state[inside], c_b, mean_b, m2_b)
+            out[inside] = (c_b, mean_b, m2_b)
         return out
+
+    @staticmethod
+    def _unit(state, masks, u):
+        summary = MSRMoments.summarize((masks, u))
+        return {inside: _merge(*state[inside], *summary[inside]) for inside in (True, False)}
+
+    @staticmethod
+    def rows(masks: np.ndarray, utilities: np.ndarray):
+        return masks.astype(bool), np.asarray(utilities, np.float64)
+
+    @staticmethod
+    def n_rows(rows) -> int:
+        return int(rows[1].shape[0])
+
+    @staticmethod
+    def take(rows, a: int, b: int):
+        return rows[0][a:b], rows[1][a:b]
+
+    @property
+    def pending(self):
+        return self._masks, self._u
+
+    def set_pending(self, rows) -> None:
+        self._masks = np.asarray(rows[0], dtype=bool).reshape(-1, self.n).copy()
+        self._u = np.asarray(rows[1], dtype=np.float64).reshape(-1).copy()
+        self._cache = None
+
+    def append_pending(self, rows) -> None:
+        self.set_pending((np.concatenate([self._masks, rows[0]]), np.concatenate([self._u, rows[1]])))
+
+    def commit(self, summary) -> None:
+        self.state = {inside: _merge(*self.state[inside], *summary[inside]) for inside in (True, False)}
+        self._cache = None
+
+    def state_arrays(self) -> dict:
+        out = {}
+        for inside, tag in ((True, "in"), (False, "out")):
+            for name, a in zip(("count", "mean", "m2"), self.state[inside]):
+                out[f"{tag}_{name}"] = a
+        out["pending_masks"], out["pending_u"] = self._masks, self._u
+        return out
+
+    def load_state(self, arrays) -> None:
+        def three(tag):
+            c, mean, m2 = (np.array(arrays[f"{tag}_{k}"], dtype=np.float64) for k in ("count", "mean", "m2"))
+            return c, mean, m2
+
+        self.state = {True: three("in"), False: three("out")}
+        self.set_pending((arrays["pending_masks"], arrays["pending_u"]))
 
     def add_block(self, masks: np.ndarray, utilities: np.ndarray) -> None:
         """masks (B x n, 0/1) and the utilities of those subsets (B), the next B subset ids."""

@@ -24,9 +24,10 @@ import warnings
 
 import numpy as np
 
-from . import _dispatch
-from ._progress import BlockSizer, DeferredInterrupt, Progress, format_seconds
-from ._semivalue_stats import MSRMoments, PermutationMoments, semivalue_weights
+from . import _checkpoint, _dispatch
+from ._blocks import DASK_BLOCK_SECONDS, BlockJob, run_blocks
+from ._progress import BlockSizer, Progress, format_seconds
+from ._semivalue_stats import UNIT, MSRMoments, PermutationMoments, semivalue_weights
 from ._utilities import KNN_RANK_MAX_BYTES, BuiltinUtility, _describe, knn_frame, make_utility  # noqa: F401
 from ._validation import (
     as_float_matrix,
@@ -69,6 +70,9 @@ _INT_MAX = 2**62
 _LONG_FIRST_BLOCK_N = 1000
 #: knn_shapley: the most bytes of per-chunk partial sums one kernel call holds.
 _KNN_PARTIAL_BYTES = 64 * 2**20
+#: knn_shapley: flop-equivalents (n (d + 16) per test point) of one super-block of test points
+#: (about a second of work): the unit in which partial sums are added, locally and on Dask.
+_KNN_SUPERBLOCK_WORK = 2**30
 #: The built-in utilities' hyperparameter defaults, read from the compiled core.
 _CORE_DEFAULTS = _dispatch.core.UtilityParams()
 
@@ -298,11 +302,431 @@ def _overflow_error_subsets(masks, u, first, seed) -> UtilityError:
 
 
 # ----------------------------------------------------------------------------------------------
+# Blocks of work ids (see _blocks.py): what one block computes, wherever it runs, and how the
+# caller merges blocks in id order. The same code serves local runs, Dask workers and resumes.
+# ----------------------------------------------------------------------------------------------
+
+
+class _ShapleySpec:
+    """Everything a block of data_shapley needs. Picklable (cloudpickle, for Dask): the utility
+    and the core's truncation object are rebuilt once per process from the arguments, with the
+    same build of the core (``core_name``) as the caller, so every process computes the same bits."""
+
+    def __init__(self, *, core_name, make_args, make_kwargs, kind, weights, antithetic, trunc, seed, n, summarize):
+        self.core_name = core_name
+        self.make_args = make_args
+        self.make_kwargs = make_kwargs
+        self.kind = kind
+        self.weights = weights
+        self.antithetic = antithetic
+        self.trunc = trunc  # the Truncation fields, as a dict
+        self.seed = seed
+        self.n = n
+        self.per_sample = 2 if antithetic else 1
+        self.summarize = summarize  # summarise whole units (False: return raw rows only)
+        self._util = self._truncation = self._moments = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_util"] = state["_truncation"] = state["_moments"] = None  # rebuilt where unpickled
+        return state
+
+    def user_objects(self):
+        """The user's Python objects in the spec (checked for picklability before a Dask run)."""
+        utility = self.make_args[0]
+        return () if isinstance(utility, str) else (("utility", utility),)
+
+    def utility(self, n_threads):
+        if self._util is None:
+            import importlib
+
+            core = importlib.import_module(self.core_name)
+            self._util = make_utility(core, *self.make_args, **self.make_kwargs, n_threads=n_threads)
+        return self._util
+
+    def truncation(self):
+        if self._truncation is None:
+            t = self._util.core.Truncation()
+            for name, value in self.trunc.items():
+                setattr(t, name, value)
+            self._truncation = t
+        return self._truncation
+
+    def moments(self):
+        if self._moments is None:
+            self._moments = (
+                MSRMoments(self.n)
+                if self.kind == "banzhaf"
+                else PermutationMoments(self.n, self.weights, self.antithetic)
+            )
+        return self._moments
+
+
+def _shapley_block(spec, first, count, n_threads, cancel=None):
+    """Samples ``[first, first + count)`` (permutation or subset ids) of data_shapley: raw rows
+    for the ids before the first and after the last whole accumulation unit, (count, mean, M2)
+    summaries of the whole units, and per-sample evaluations and utility ranges. None if
+    cancelled. A UtilityError is returned, not raised, so that the caller raises it in id order."""
+    t0 = time.perf_counter()
+    util = spec.utility(n_threads)
+    mom = spec.moments()
+    ps = spec.per_sample
+    S = count // ps
+    try:
+        if spec.kind == "banzhaf":
+            out = util.subsets(spec.seed, first, count, n_threads, cancel)
+            if out is None:
+                return None
+            masks, u, _ = out
+            rows = mom.rows(masks, u)
+            evals = np.ones(S, np.int64)
+            umin = umax = rows[1]
+            big = not np.isfinite(u).all() or float(np.max(np.abs(u))) > 1e150
+            hint = str(_overflow_error_subsets(masks, u, first, spec.seed)) if big else None
+        else:
+            trunc = spec.truncation()
+            if isinstance(util, BuiltinUtility):
+                out = util.core.walk_permutations(
+                    util.data, util.params, spec.seed, first, count, spec.antithetic, trunc, n_threads, cancel
+                )
+                if out is None:
+                    return None
+                perms, U, evaluated = out
+                evals = np.asarray(evaluated, np.int64).reshape(S, ps).sum(axis=1)
+            else:  # one sample per call: per-sample evaluation counts
+                parts = [
+                    util.permutations(spec.seed, first + s * ps, ps, spec.antithetic, trunc, n_threads)
+                    for s in range(S)
+                ]
+                perms = np.concatenate([p[0] for p in parts])
+                U = np.concatenate([p[1] for p in parts])
+                evals = np.array([p[2] for p in parts], np.int64)
+            rows = mom.rows(perms, U)
+            flat = U.reshape(S, -1)
+            umin, umax = flat.min(axis=1), flat.max(axis=1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                big = not np.isfinite(rows).all() or float(np.max(np.abs(rows))) > 1e150
+            hint = str(_overflow_error_permutations(perms, U, spec.weights, first, spec.seed)) if big else None
+    except UtilityError as exc:
+        return {"error": exc, "seconds": time.perf_counter() - t0}
+    s0 = first // ps
+    head = min(S, (-s0) % UNIT)
+    units = (S - head) // UNIT if spec.summarize else 0
+    tail = head + units * UNIT
+    return {
+        "error": None,
+        "head": mom.take(rows, 0, head),
+        "units": [mom.summarize(mom.take(rows, a, a + UNIT)) for a in range(head, tail, UNIT)],
+        "tail": mom.take(rows, tail, S),
+        "evals": evals,
+        "umin": np.asarray(umin, np.float64),
+        "umax": np.asarray(umax, np.float64),
+        "hint": hint,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+class _ShapleyJob(BlockJob):
+    """data_shapley's state between blocks: the moments, the counts, the history and the
+    stopping rule, which is checked at fixed sample counts (every ``block_size`` ids if given,
+    else at every accumulation unit) so that where a run stops depends on neither the block
+    sizes, the timing nor the number of workers."""
+
+    name = "data_shapley"
+    block_fn = staticmethod(_shapley_block)
+
+    def __init__(self, spec, *, block_size, minimum, total, min_ids, rtol, atol, history_cap, builtin, core):
+        self.spec = spec
+        self.n = spec.n
+        self.ps = spec.per_sample
+        self.moments = (  # the state; the spec's own moments object is scratch for rows and summaries
+            MSRMoments(self.n) if spec.kind == "banzhaf" else PermutationMoments(self.n, spec.weights, spec.antithetic)
+        )
+        self.block_size = block_size
+        self.check_ids = block_size if block_size is not None else UNIT * self.ps
+        self.minimum = minimum
+        self.total = total
+        self.min_ids = min_ids
+        self.rtol, self.atol = rtol, atol
+        self.history_cap = history_cap
+        self.builtin = builtin
+        self.core = core
+        self.done = 0
+        self.evaluations = 0
+        self.umin, self.umax = math.inf, -math.inf
+        self.hist_n: list = []
+        self.hist_se: list = []
+        self.hist_v: list = []
+        self.max_se = math.inf
+        self.target = math.nan
+        self._hint = None
+        self.t_session = time.perf_counter()
+        self.done_before = 0
+
+    # -- sizes
+    def sizer(self, dask):
+        n, ps = self.n, self.ps
+        if self.block_size is not None:
+            return BlockSizer(self.block_size, minimum=self.block_size, maximum=self.block_size)
+        if dask:  # whole units only, so that workers send summaries (see _blocks.DASK_BLOCK_SECONDS)
+            m = UNIT * ps
+            return BlockSizer(m, minimum=m, maximum=max(m, 2**21 // (n + 1)), multiple=m, seconds=DASK_BLOCK_SECONDS)
+        m = self.minimum
+        return BlockSizer(m, minimum=m, maximum=max(m, 2**21 // (n + 1)), multiple=ps)
+
+    def token_factory(self, count, per_item):
+        # A block that may run long (its minimum takes seconds, e.g. logistic at n = 5000) runs
+        # in a worker thread, cancellable after Ctrl-C; short ones run here.
+        long_block = per_item * count > 0.5 if math.isfinite(per_item) else self.n >= _LONG_FIRST_BLOCK_N
+        return self.core.CancelToken if self.builtin and long_block else None
+
+    # -- merging, in id order
+    def merge(self, first, count, p):
+        if first != self.done:  # pragma: no cover - the runner merges in order
+            raise RuntimeError(f"block {first} merged out of order (expected {self.done})")
+        if p["error"] is not None:
+            raise p["error"]
+        self._hint = p["hint"]
+        self._meta = (p["evals"], p["umin"], p["umax"])
+        self._off = 0
+        if self._raw(p["head"]):
+            return "converged"
+        for summary in p["units"]:
+            self.moments.commit(summary)
+            if self._advance(UNIT):
+                return "converged"
+        if self._raw(p["tail"]):
+            return "converged"
+        self._check_finite()
+        return ""
+
+    def _raw(self, rows) -> bool:
+        m = self.moments
+        total, i = m.n_rows(rows), 0
+        check_samples = self.check_ids // self.ps
+        while i < total:
+            pos = self.done // self.ps
+            k = min(total - i, UNIT - m.n_rows(m.pending), check_samples - pos % check_samples)
+            m.append_pending(m.take(rows, i, i + k))
+            i += k
+            if m.n_rows(m.pending) == UNIT:
+                m.commit(m.summarize(m.pending))
+                m.set_pending(m.take(m.pending, 0, 0))
+            if self._advance(k):
+                return True
+        return False
+
+    def _check_finite(self):
+        if not self.moments.finite():
+            raise UtilityError(
+                self._hint
+                or "the utility's values are too large to average in float64 (the running sums overflow "
+                f"after {self.done} samples); rescale the utility"
+            )
+
+    def _advance(self, k) -> bool:
+        evals, lo, hi = self._meta
+        o = self._off
+        self.evaluations += int(evals[o : o + k].sum())
+        self.umin = min(self.umin, float(np.min(lo[o : o + k])))
+        self.umax = max(self.umax, float(np.max(hi[o : o + k])))
+        self._off = o + k
+        self.done += k * self.ps
+        return self._check_point()
+
+    def _at_check(self) -> bool:
+        return self.done % self.check_ids == 0 or (self.total is not None and self.done == self.total)
+
+    def _check_point(self, record=True) -> bool:
+        if not self._at_check():
+            return False
+        self._check_finite()
+        values, stderr = self.moments.values, self.moments.stderr
+        max_se = float(np.max(stderr))
+        if record:
+            self.hist_n.append(self.done)
+            self.hist_se.append(max_se)
+            self.hist_v.append(values)
+            if len(self.hist_n) > self.history_cap:  # keep every other snapshot: cheap, still spans the run
+                self.hist_n, self.hist_se, self.hist_v = self.hist_n[::2], self.hist_se[::2], self.hist_v[::2]
+        self.max_se = max_se
+        self.target = _target(values, self.umax - self.umin, self.n, self.rtol, self.atol)
+        return self.done >= self.min_ids and bool(np.isfinite(max_se)) and max_se <= self.target
+
+    def check_now(self) -> str:
+        return "converged" if self._check_point(record=False) else ""
+
+    def note(self) -> str:
+        elapsed = time.perf_counter() - self.t_session
+        return _progress_note(self.max_se, self.target, self.done - self.done_before, elapsed, self.min_ids)
+
+    # -- checkpoint
+    def state(self) -> dict:
+        arrays = {f"moments_{k}": v for k, v in self.moments.state_arrays().items()}
+        arrays.update(
+            done=np.array(self.done, np.int64),
+            evaluations=np.array(self.evaluations, np.int64),
+            urange=np.array([self.umin, self.umax]),
+            hist_n=np.array(self.hist_n, np.int64),
+            hist_se=np.array(self.hist_se, np.float64),
+            hist_v=np.array(self.hist_v, np.float64).reshape(len(self.hist_v), self.n),
+        )
+        return arrays
+
+    def restore(self, arrays) -> None:
+        try:
+            self.moments.load_state({k[8:]: v for k, v in arrays.items() if k.startswith("moments_")})
+            self.done = int(arrays["done"])
+            self.evaluations = int(arrays["evaluations"])
+            self.umin, self.umax = (float(v) for v in arrays["urange"])
+            self.hist_n = [int(v) for v in arrays["hist_n"]]
+            self.hist_se = [float(v) for v in arrays["hist_se"]]
+            self.hist_v = [np.array(v) for v in arrays["hist_v"]]
+            ok = self.moments.values.shape == (self.n,) and len(self.hist_v) == len(self.hist_n) == len(self.hist_se)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"the checkpoint's data_shapley state is incomplete or malformed ({exc})") from None
+        if not ok or self.done < 0 or self.done % self.ps:
+            raise ValueError("the checkpoint's data_shapley state is malformed")
+        self.done_before = self.done
+        if self.done:
+            self._check_finite()
+            self.max_se = float(np.max(self.moments.stderr))
+            self.target = _target(self.moments.values, self.umax - self.umin, self.n, self.rtol, self.atol)
+
+
+class _KnnSpec:
+    """The training side of knn_shapley (scattered once to Dask workers); test points travel
+    with each block (``tests``) unless they are held here (local runs)."""
+
+    def __init__(self, *, core_name, X, x_sq, codes, k, soft_label, n_classes, chunk, superblock, tests=None):
+        self.core_name = core_name
+        self.X, self.x_sq, self.codes = X, x_sq, codes
+        self.k, self.soft_label, self.n_classes = k, soft_label, n_classes
+        self.chunk, self.superblock = chunk, superblock
+        self.tests = tests
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["tests"] = None  # sharded: each block carries its own test points
+        return state
+
+
+def _knn_block(spec, first, count, n_threads, cancel=None, tests=None, carry=None):
+    """Exact KNN-Shapley sums of test points ``[first, first + count)``, one length-n vector per
+    *super-block* of ``spec.superblock`` test points (a fixed function of n and d): the kernel
+    adds chunk after chunk into it, from 0 (or from ``carry``, the caller's sum of the super-block
+    so far). The caller adds the super-block sums in order, so the values are the same bits for
+    any blocks and any number of workers."""
+    import importlib
+
+    t0 = time.perf_counter()
+    core = importlib.import_module(spec.core_name)
+    if tests is None:
+        T, tc = spec.tests[0][first : first + count], spec.tests[1][first : first + count]
+    else:
+        T, tc = tests
+    sb, n = spec.superblock, spec.X.shape[0]
+    sums, ends = [], []
+    acc = np.zeros(n) if carry is None else np.array(carry, dtype=np.float64)
+    pos, end = first, first + count
+    while pos < end:
+        seg_end = min(end, (pos // sb + 1) * sb)
+        core.knn_shapley_accumulate(
+            spec.X, spec.x_sq, spec.codes, T[pos - first : seg_end - first], tc[pos - first : seg_end - first],
+            spec.k, spec.soft_label, spec.n_classes, spec.chunk, n_threads, acc,
+        )  # fmt: skip
+        sums.append(acc)
+        ends.append(seg_end)
+        acc = np.zeros(n)
+        pos = seg_end
+    return {"sums": sums, "ends": ends, "seconds": time.perf_counter() - t0}
+
+
+class _KnnJob(BlockJob):
+    name = "knn_shapley"
+    block_fn = staticmethod(_knn_block)
+
+    def __init__(self, spec, Tc, test_codes, first_block, max_chunks):
+        self.spec = spec
+        self.Tc, self.test_codes = Tc, test_codes
+        self.m = Tc.shape[0]
+        self.n = spec.X.shape[0]
+        self.first_block, self.max_chunks = first_block, max_chunks
+        self.done = 0
+        self.acc = np.zeros(self.n)  # the sum of the completed super-blocks
+        self.part = np.zeros(self.n)  # the current super-block's sum so far
+        self._dask = False
+
+    def sizer(self, dask):
+        self._dask = dask
+        c, sb = self.spec.chunk, self.spec.superblock
+        if dask:  # whole super-blocks; at most ~64 MiB of sums per block
+            return BlockSizer(
+                sb, minimum=sb, maximum=sb * max(1, 2**23 // self.n), multiple=sb, seconds=DASK_BLOCK_SECONDS
+            )
+        return BlockSizer(self.first_block, minimum=c, maximum=c * self.max_chunks, multiple=c)
+
+    def clip(self, first, count):
+        sb = self.spec.superblock
+        if self._dask and first % sb:  # a resumed run: first complete the super-block in progress
+            return min(count, sb - first % sb)
+        return count
+
+    def extra(self, first, count):
+        out = {}
+        if self._dask:
+            out["tests"] = (self.Tc[first : first + count], self.test_codes[first : first + count])
+        if first == self.done and first % self.spec.superblock:
+            out["carry"] = self.part.copy()
+        return out
+
+    def merge(self, first, count, p):
+        sb = self.spec.superblock
+        for s, e in zip(p["sums"], p["ends"]):
+            if e % sb == 0:
+                self.acc += s
+                self.part = np.zeros(self.n)
+            else:
+                self.part = s
+            self.done = e
+        return ""
+
+    def values(self):
+        return (self.acc + self.part) / self.done if self.done else np.full(self.n, np.nan)
+
+    def state(self):
+        return {"done": np.array(self.done, np.int64), "acc": self.acc, "part": self.part}
+
+    def restore(self, arrays):
+        try:
+            self.done = int(arrays["done"])
+            self.acc = np.array(arrays["acc"], np.float64)
+            self.part = np.array(arrays["part"], np.float64)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"the checkpoint's knn_shapley state is incomplete or malformed ({exc})") from None
+        if self.acc.shape != (self.n,) or self.part.shape != (self.n,) or not 0 <= self.done <= self.m:
+            raise ValueError("the checkpoint's knn_shapley state is malformed")
+
+
+# ----------------------------------------------------------------------------------------------
 # KNN-Shapley
 # ----------------------------------------------------------------------------------------------
 
 
-def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> ShapleyResult:
+def knn_shapley(
+    X,
+    y,
+    X_test,
+    y_test,
+    k=5,
+    soft_label=False,
+    *,
+    n_jobs=None,
+    client=None,
+    checkpoint=None,
+    resume=False,
+    checkpoint_every=None,
+) -> ShapleyResult:
     """Exact Shapley values of the K-nearest-neighbour utility (Jia et al. 2019).
 
     The utility of a subset S for one test point is, with the neighbours of S ranked by Euclidean
@@ -342,6 +766,25 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     n_jobs : int, optional
         Threads (None: the OpenMP default; negative counts from the number of cores, as in
         scikit-learn).
+    client : dask.distributed.Client, optional
+        Run the blocks on this Dask cluster (``pip install "attrib[dask]"``): the data are
+        scattered once to every worker, blocks of test points (each task carries only its shard of test points) go to the workers, and their partial
+        results are merged in id order, so the result is bitwise the one of a local run for any
+        number of workers; a worker that dies mid-block loses nothing (the block runs again
+        elsewhere and is counted once). Each task uses ``n_jobs`` threads (default 1). See
+        :mod:`attrib.distributed` and the README's "Scale-out and resume" section.
+    checkpoint : str or os.PathLike, optional
+        A file (conventionally ``*.attrib``) the run's state is saved to, atomically (temporary
+        file + rename), every ``checkpoint_every`` blocks, at Ctrl-C and at the end: an ``.npz``
+        with a JSON header holding a fingerprint of the data, ``k`` and ``soft_label`` and the attrib version
+        (never a pickle). A fresh run refuses to overwrite an existing file (FileExistsError).
+    resume : bool, default False
+        Continue the run saved in ``checkpoint`` (start afresh if the file does not exist yet).
+        Interrupted (Ctrl-C, or the process killed) and resumed gives the same bits as
+        uninterrupted. A checkpoint of other data or options, of another function, or a
+        truncated or corrupted file is refused with a ValueError.
+    checkpoint_every : int, optional
+        Save every this many merged blocks (None: about every 30 seconds).
 
     Returns
     -------
@@ -358,7 +801,10 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     ValueError
         ``k < 1`` or ``k > 2**62``, ``n_jobs == 0``, an array is empty, of the wrong shape or not finite, the
         row counts or feature counts disagree, a label is a non-integral float, or ``y`` has
-        fewer than 2 classes.
+        fewer than 2 classes; a ``checkpoint`` to resume was written for other data or options,
+        or is truncated or corrupted.
+    FileExistsError
+        ``checkpoint`` exists and ``resume`` is False.
 
     Examples
     --------
@@ -391,34 +837,45 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
     max_chunks = max(1, _KNN_PARTIAL_BYTES // (8 * n))  # a call holds one length-n partial row per chunk
     # First block: about 2^25 flop-equivalents (n (d + 16) per test point), at least a chunk per thread.
     first = max(chunk * max(1, threads), -(-(2**25) // (n * (d + 16))))
-    sizer = BlockSizer(first, minimum=chunk, maximum=chunk * max_chunks, multiple=chunk)
-    acc = np.zeros(n)
-    done = 0
-    stopped_by = "exact"
-    try:
-        with DeferredInterrupt() as interrupt:
-            while done < m:
-                count = sizer.next(m - done)
-                tb = time.perf_counter()
-                core.knn_shapley_accumulate(
-                    Xc,
-                    x_sq,
-                    codes,
-                    Tc[done : done + count],
-                    test_codes[done : done + count],
-                    k,
-                    soft_label,
-                    int(classes.size),
-                    chunk,
-                    n_threads,
-                    acc,
-                )
-                done += count
-                sizer.record(count, time.perf_counter() - tb)
-                if interrupt.hit and done < m:
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        stopped_by = "interrupted"
+    # Super-blocks (a function of n and d only): each is summed from 0, chunk by chunk, and the
+    # super-block sums are added in order, so the values are the same bits for any blocks, here
+    # or on Dask workers. Up to one super-block of test points, this is one kernel call's sum.
+    superblock = chunk * max(1, _KNN_SUPERBLOCK_WORK // (chunk * n * (d + 16)))
+    spec = _KnnSpec(
+        core_name=core.__name__, X=Xc, x_sq=x_sq, codes=codes, k=k, soft_label=soft_label,
+        n_classes=int(classes.size), chunk=chunk, superblock=superblock, tests=(Tc, test_codes),
+    )  # fmt: skip
+    job = _KnnJob(spec, Tc, test_codes, first, max_chunks)
+    ckpt = None
+    if checkpoint is not None or resume or checkpoint_every is not None:
+        fp = _checkpoint.fingerprint(
+            job="knn_shapley",
+            data={"X": Xa, "y": ya, "X_test": Xt, "y_test": yt},
+            seed=None,
+            options={"k": k, "soft_label": soft_label},
+        )
+        ckpt = _checkpoint.open_run(checkpoint, resume, checkpoint_every, fp)
+    elapsed_before = 0.0
+    if ckpt is not None and ckpt.resumed:
+        job.restore(ckpt.arrays)
+        elapsed_before = _checkpoint.scalar(ckpt.arrays, "__elapsed__", 0.0)
+    worker_threads = n_threads
+    if client is not None:
+        from . import distributed
+
+        distributed.check_client(client)
+        worker_threads = n_threads if n_jobs is not None else 1
+    stopped_by, _ = run_blocks(
+        job,
+        total=m,
+        elapsed_before=elapsed_before,
+        checkpointer=ckpt,
+        client=client,
+        n_threads=worker_threads,
+        meta={"job": "knn_shapley", "unit": "test points"},
+    )
+    done = job.done
+    stopped_by = "interrupted" if stopped_by == "interrupted" and done < m else "exact"
     method = f"knn_shapley(k={k}, soft_label={soft_label})"
     if stopped_by == "interrupted":
         warnings.warn(
@@ -428,14 +885,14 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
             stacklevel=2,
         )
     return ShapleyResult(
-        acc / done if done else np.full(n, np.nan),
+        job.values(),
         np.zeros(n),
         np.full(n, done),
         stopped_by != "interrupted",
         method=method,
         n_samples=done,
         status=stopped_by,
-        elapsed=time.perf_counter() - t0,
+        elapsed=elapsed_before + (time.perf_counter() - t0),
         stopped_by=stopped_by,
         target_stderr=0.0,
     )
@@ -444,6 +901,39 @@ def knn_shapley(X, y, X_test, y_test, k=5, soft_label=False, *, n_jobs=None) -> 
 # ----------------------------------------------------------------------------------------------
 # data_shapley
 # ----------------------------------------------------------------------------------------------
+
+
+def _shapley_fingerprint(
+    utility, X, y, X_test, y_test, util, kind, a, b, antithetic, seed, trunc_fields, scoring, empty_score
+):
+    """What a data_shapley checkpoint must agree on: the data, the seed, the method and every
+    option that changes the numbers (not the stopping rules, the threads or the block sizes)."""
+    data = {}
+    if not (isinstance(X, numbers.Integral) and not isinstance(X, bool)) and X is not None:
+        data["X"] = X
+    for name, arr in (("y", y), ("X_test", X_test), ("y_test", y_test)):
+        if arr is not None:
+            data[name] = arr
+    options = {
+        "n": util.n,
+        "semivalue": [kind, a, b],
+        "antithetic": antithetic,
+        "truncation": {k: float(v) for k, v in trunc_fields.items()},
+    }
+    if isinstance(util, BuiltinUtility):
+        p = util.params
+        options["utility"] = p.model.name
+        options["params"] = {f: repr(getattr(p, f)) for f in _PARAM_FIELDS}
+    else:
+        options["utility"] = getattr(utility, "__qualname__", type(utility).__qualname__)
+        options["utility_code"] = _checkpoint.callable_digest(utility)
+        options["scoring"] = repr(scoring)
+        options["empty_score"] = repr(empty_score)
+    return _checkpoint.fingerprint(job="data_shapley", data=data, seed=seed, options=options)
+
+
+#: The fields of the core's UtilityParams (what a built-in utility computes depends on).
+_PARAM_FIELDS = ("metric", "alpha", "C", "refactor_every", "newton_tol", "max_newton_iter", "k", "n_classes")
 
 
 def _parse_semivalue(semivalue):
@@ -489,6 +979,10 @@ def data_shapley(
     progress=True,
     block_size=None,
     refactor_every=_CORE_DEFAULTS.refactor_every,
+    client=None,
+    checkpoint=None,
+    resume=False,
+    checkpoint_every=None,
 ) -> ShapleyResult:
     """Monte Carlo semivalues (Data Shapley, Beta-Shapley, Data Banzhaf) of every training point.
 
@@ -582,12 +1076,34 @@ def data_shapley(
         A progress line on stderr for runs longer than a second: samples drawn, elapsed time, the
         largest standard error, the target and the estimated time to reach it.
     block_size : int, optional
-        Samples per block (one kernel call; the stopping rules and Ctrl-C are checked between
-        blocks). None (default): adapted to the measured time per sample so that a block takes
-        about 0.25 s. Values are accumulated in fixed units of 16 sample ids, so the result is
-        bitwise the same for any block size (and any ``n_jobs``), given the same number of samples.
+        Samples per block (one kernel call, or one Dask task; time budgets and Ctrl-C are checked
+        between blocks). None (default): adapted to the measured time per sample so that a block
+        takes about 0.25 s (0.5 s on a Dask worker). Values are accumulated in fixed units of 16
+        sample ids, so the result is bitwise the same for any block size (and any ``n_jobs`` or
+        number of Dask workers), given the same number of samples. The standard-error target and
+        the history are checked at fixed sample counts: every ``block_size`` ids when it is given,
+        else every 16 samples, so where a converged run stops does not depend on timing.
     refactor_every : int, default 32
         Ridge: recompute the Cholesky factor from scratch every this many points.
+    client : dask.distributed.Client, optional
+        Run the blocks on this Dask cluster (``pip install "attrib[dask]"``): the data are
+        scattered once to every worker, blocks of permutation (or subset) ids go to the workers, and their partial
+        results are merged in id order, so the result is bitwise the one of a local run for any
+        number of workers; a worker that dies mid-block loses nothing (the block runs again
+        elsewhere and is counted once). Stopping rules, time budgets, progress and Ctrl-C work as locally. A callable or estimator utility is sent to the workers, so it must be picklable by cloudpickle (a TypeError says so otherwise). Each task uses ``n_jobs`` threads (default 1). See
+        :mod:`attrib.distributed` and the README's "Scale-out and resume" section.
+    checkpoint : str or os.PathLike, optional
+        A file (conventionally ``*.attrib``) the run's state is saved to, atomically (temporary
+        file + rename), every ``checkpoint_every`` blocks, at Ctrl-C and at the end: an ``.npz``
+        with a JSON header holding a fingerprint of the data, the seed, the semivalue and every option that changes the numbers and the attrib version
+        (never a pickle). A fresh run refuses to overwrite an existing file (FileExistsError).
+    resume : bool, default False
+        Continue the run saved in ``checkpoint`` (start afresh if the file does not exist yet).
+        Interrupted (Ctrl-C, or the process killed) and resumed gives the same bits as
+        uninterrupted. A checkpoint of other data or options, of another function, or a
+        truncated or corrupted file is refused with a ValueError. The stopping rules (``max_permutations``, ``rtol``, ``atol``, ``min_permutations``, ``time_budget``, whose clock counts every session) may change, e.g. to run longer; for a Python callable the fingerprint covers its name and code, not the values it closes over.
+    checkpoint_every : int, optional
+        Save every this many merged blocks (None: about every 30 seconds).
 
     Returns
     -------
@@ -608,15 +1124,20 @@ def data_shapley(
         ``refactor_every``, ``truncation_patience``, ``seed``, ``n_jobs``) is not an integer, a
         number (``alpha``, ``C``, ``rtol``, ``atol``, ``time_budget``, ``truncation``,
         ``truncation_burn_in``, ``empty_score``) is not a real number, ``antithetic`` is not a
-        bool, ``utility`` is neither a name, an estimator nor a callable, or an array does not
-        hold numbers.
+        bool, ``utility`` is neither a name, an estimator nor a callable, an array does not
+        hold numbers, ``client`` is not a dask.distributed.Client, or a utility to send to Dask
+        workers cannot be pickled.
     ValueError
         A number is out of range (integers < 1, ``seed`` outside [0, 2**64), non-positive or
         non-finite reals, ``truncation_burn_in`` outside [0, 1], ``n_jobs == 0``); nothing would
         stop the run; an unknown ``utility``, ``semivalue`` or ``metric``; antithetic sampling
         with Banzhaf or an odd ``block_size``; bad arrays (empty, NaN, shapes that disagree);
         labels unusable by the utility (logistic: not two classes, or test labels absent from
-        ``y``); a constant ``y_test`` with R^2; an estimator without ``empty_score``.
+        ``y``); a constant ``y_test`` with R^2; an estimator without ``empty_score``; a
+        ``checkpoint`` to resume that was written for other data, seed or options, or that is
+        truncated or corrupted; ``resume`` or ``checkpoint_every`` without ``checkpoint``.
+    FileExistsError
+        ``checkpoint`` exists and ``resume`` is False.
     attrib.exceptions.UtilityError
         A callable or estimator utility raised or returned something other than a finite number
         (or an integer too large for float64), or its values are so large that their averages
@@ -690,10 +1211,8 @@ def data_shapley(
         n_threads=n_threads,
     )
     n = util.n
-    t_start = time.perf_counter()
     # Without an explicit workload or budget, the run stops at the default cap (and says so).
     cap = DEFAULT_TIME_CAP if max_permutations is None and time_budget is None else None
-    limit = min(x for x in (time_budget, cap, math.inf) if x is not None)
 
     trunc = core.Truncation()
     if truncation is not None and kind != "banzhaf":
@@ -703,13 +1222,9 @@ def data_shapley(
         trunc.patience = truncation_patience
         trunc.burn_in = math.ceil(truncation_burn_in * n)
 
-    moments: MSRMoments | PermutationMoments
     weights = np.ones(n)
-    if kind == "banzhaf":
-        moments = MSRMoments(n)
-    else:
+    if kind != "banzhaf":
         weights = semivalue_weights(n, kind, beta_a, beta_b)
-        moments = PermutationMoments(n, weights, antithetic)
     # Antithetic pairs are one sample; permutations are always drawn in whole pairs.
     per_sample = 2 if antithetic else 1
     if max_permutations is not None and antithetic:
@@ -722,86 +1237,97 @@ def data_shapley(
     # Blocks: one kernel call each, sized to take about BLOCK_SECONDS (at least one permutation per
     # thread, at most ~16 MiB of prefix utilities); the estimate does not depend on the sizes.
     threads = core.default_num_threads() if n_threads < 0 else n_threads
-    minimum = per_sample * (max(1, threads // per_sample) if isinstance(util, BuiltinUtility) else 1)
-    if block_size is not None:
-        sizer = BlockSizer(block_size, minimum=block_size, maximum=block_size)
-    else:
-        sizer = BlockSizer(minimum, minimum=minimum, maximum=max(minimum, 2**21 // (n + 1)), multiple=per_sample)
+    builtin = isinstance(util, BuiltinUtility)
+    minimum = per_sample * (max(1, threads // per_sample) if builtin else 1)
+    trunc_fields = {name: getattr(trunc, name) for name in ("enabled", "rtol", "full_utility", "patience", "burn_in")}
+    check_ids = block_size if block_size is not None else UNIT * per_sample
+    spec = _ShapleySpec(
+        core_name=core.__name__,
+        make_args=(utility, X, y, X_test, y_test),
+        make_kwargs=dict(
+            metric=metric,
+            scoring=scoring,
+            empty_score=empty_score,
+            alpha=alpha,
+            C=C,
+            k=k,
+            refactor_every=refactor_every,
+        ),
+        kind=kind,
+        weights=weights,
+        antithetic=antithetic,
+        trunc=trunc_fields,
+        seed=seed,
+        n=n,
+        summarize=(check_ids // per_sample) % UNIT == 0,
+    )
+    spec._util, spec._truncation = util, trunc  # this process has them already
+    job = _ShapleyJob(
+        spec,
+        block_size=block_size,
+        minimum=minimum,
+        total=max_permutations,
+        min_ids=min_permutations,
+        rtol=rtol,
+        atol=atol,
+        history_cap=int(min(_MAX_HISTORY, max(8, _HISTORY_BYTES // (8 * n)))),
+        builtin=builtin,
+        core=core,
+    )
+    ckpt = None
+    if checkpoint is not None or resume or checkpoint_every is not None:
+        fp = _shapley_fingerprint(
+            utility,
+            X,
+            y,
+            X_test,
+            y_test,
+            util,
+            kind,
+            beta_a,
+            beta_b,
+            antithetic,
+            seed,
+            trunc_fields,
+            scoring,
+            empty_score,
+        )
+        ckpt = _checkpoint.open_run(checkpoint, resume, checkpoint_every, fp)
+    elapsed_before = 0.0
+    if ckpt is not None and ckpt.resumed:
+        job.restore(ckpt.arrays)
+        elapsed_before = _checkpoint.scalar(ckpt.arrays, "__elapsed__", 0.0)
+    worker_threads = n_threads
+    if client is not None:
+        from . import distributed
+
+        distributed.check_client(client)
+        worker_threads = n_threads if n_jobs is not None else 1
 
     unit = "subsets" if kind == "banzhaf" else "permutations"
     bar = Progress(bool(progress), max_permutations, unit)
-    history_cap = int(min(_MAX_HISTORY, max(8, _HISTORY_BYTES // (8 * n))))
-    hist_n, hist_se, hist_v = [], [], []
-    drawn = evaluations = 0
-    converged = False
-    stopped_by = ""
-    target = math.nan
-    umin, umax = math.inf, -math.inf
-    try:
-        with DeferredInterrupt() as interrupt:
-            while True:
-                if max_permutations is not None and drawn >= max_permutations:
-                    stopped_by = "max_permutations"
-                    break
-                remaining_s = None if limit == math.inf else limit - (time.perf_counter() - t_start)
-                count = sizer.next(None if max_permutations is None else max_permutations - drawn, remaining_s)
-                t_block = time.perf_counter()
-                # A block that may run long (its minimum takes seconds, e.g. logistic at n = 5000)
-                # runs in a worker thread, cancellable after Ctrl-C; short ones run here (no thread
-                # hand-off, no second OpenMP team competing for the cores).
-                per = sizer.per_item
-                long_block = per * count > 0.5 if math.isfinite(per) else n >= _LONG_FIRST_BLOCK_N
-                tokens = core.CancelToken if isinstance(util, BuiltinUtility) and long_block else None
-                if kind == "banzhaf":
-                    masks, u, evals = interrupt.run(
-                        lambda token, first=drawn, count=count: util.subsets(seed, first, count, n_threads, token),
-                        tokens,
-                    )
-                    moments.add_block(masks, u)
-                    if not moments.finite():
-                        raise _overflow_error_subsets(masks, u, drawn, seed)
-                    bmin, bmax = float(np.min(u)), float(np.max(u))
-                else:
-                    perms, U, evals = interrupt.run(
-                        lambda token, first=drawn, count=count: util.permutations(
-                            seed, first, count, antithetic, trunc, n_threads, token
-                        ),
-                        tokens,
-                    )
-                    moments.add_block(perms, U)
-                    if not moments.finite():
-                        raise _overflow_error_permutations(perms, U, weights, drawn, seed)
-                    bmin, bmax = float(np.min(U)), float(np.max(U))
-                drawn += count
-                evaluations += evals
-                umin, umax = min(umin, bmin), max(umax, bmax)
-                values, stderr = moments.values, moments.stderr
-                sizer.record(count, time.perf_counter() - t_block)
-                max_se = float(np.max(stderr))
-                hist_n.append(drawn)
-                hist_se.append(max_se)
-                hist_v.append(values)
-                if len(hist_n) > history_cap:  # keep every other snapshot: cheap, still spans the run
-                    hist_n, hist_se, hist_v = hist_n[::2], hist_se[::2], hist_v[::2]
-                target = _target(values, umax - umin, n, rtol, atol)
-                elapsed = time.perf_counter() - t_start
-                bar.update(drawn, _progress_note(max_se, target, drawn, elapsed, min_permutations))
-                if drawn >= min_permutations and np.isfinite(max_se) and max_se <= target:
-                    converged = True
-                    stopped_by = "converged"
-                    break
-                if interrupt.hit:
-                    raise KeyboardInterrupt
-                if time_budget is not None and elapsed >= time_budget:
-                    stopped_by = "time_budget"
-                    break
-                if cap is not None and elapsed >= cap:
-                    stopped_by = "cap"
-                    break
-    except KeyboardInterrupt:
-        stopped_by = "interrupted"
-    finally:
-        bar.close()
+    stopped_by, elapsed_total = run_blocks(
+        job,
+        total=max_permutations,
+        time_budget=time_budget,
+        cap=cap,
+        elapsed_before=elapsed_before,
+        progress=bar,
+        checkpointer=ckpt,
+        client=client,
+        n_threads=worker_threads,
+        meta={"job": "data_shapley", "unit": unit},
+    )
+    if stopped_by == "max":
+        stopped_by = "max_permutations"
+    converged = stopped_by == "converged"
+    moments, drawn, evaluations = job.moments, job.done, job.evaluations
+    hist_n, hist_se, hist_v = list(job.hist_n), list(job.hist_se), list(job.hist_v)
+    if drawn and (not hist_n or hist_n[-1] != drawn):  # the final state, if it fell between check points
+        hist_n.append(drawn)
+        hist_se.append(float(np.max(moments.stderr)))
+        hist_v.append(moments.values)
+    target = _target(moments.values, job.umax - job.umin, n, rtol, atol) if drawn else math.nan
 
     stderr = moments.stderr
     max_se = float(np.max(stderr)) if n else math.nan
@@ -858,7 +1384,7 @@ def data_shapley(
         history=history,
         status=_STATUS[stopped_by],
         seed=seed,
-        elapsed=time.perf_counter() - t_start,
+        elapsed=elapsed_total,
         stopped_by=stopped_by,
         target_stderr=target if has_target else None,
     )
