@@ -19,6 +19,19 @@ torch = pytest.importorskip("torch")
 from attrib.torch import featurize  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch and one BLAS thread: these problems are tiny, and on a shared 2-core machine
+    oversubscribed thread pools make each small op tens of times slower."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
+
+
 def _mlp():
     torch.manual_seed(3)
     return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 4))
@@ -151,3 +164,26 @@ def test_docstring_example_runs():
 def test_import_attrib_does_not_import_torch():
     code = "import sys, attrib; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_readme_worked_example_runs(monkeypatch):
+    """The README's TRAK example (a ```python torch block, which test_readme.py leaves out)."""
+    import re
+    from pathlib import Path
+
+    pytest.importorskip("sklearn")
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not beside the tests")
+    (block,) = re.findall(r"```python torch\n(.*?)```", readme.read_text(), re.S)
+    if not hasattr(attrib, "Projector"):  # until attrib.Projector lands: the dense test double
+        monkeypatch.setattr(
+            attrib,
+            "Projector",
+            lambda n, dim, seed=0, model_id=0: DenseProjector(n, dim, seed=1000 * seed + model_id),
+            raising=False,
+        )
+    ns: dict = {}
+    exec(compile(block, str(readme), "exec"), ns)
+    assert ns["scores"].shape == (1500, 297)
+    assert (ns["ytr"].numpy()[ns["top"].proponent_idx[:, 0]] == ns["yte"].numpy()).mean() > 0.8
