@@ -12,15 +12,15 @@ import attrib
 @pytest.fixture(scope="module")
 def problem():
     rng = np.random.default_rng(5)
-    phis = [rng.normal(size=(3000, 600)).astype(np.float32) for _ in range(2)]
-    tests = [p[:130] + np.float32(0.1) for p in phis]
-    qs = [rng.uniform(0.05, 0.95, 3000) for _ in range(2)]
+    phis = [rng.normal(size=(2000, 300)).astype(np.float32) for _ in range(2)]  # 2 x 2 Gram tiles
+    tests = [p[:100] + np.float32(0.1) for p in phis]  # 2 test blocks
+    qs = [rng.uniform(0.05, 0.95, 2000) for _ in range(2)]
     return phis, tests, qs
 
 
 def _everything(problem, n_jobs, estimator="trak"):
     phis, tests, qs = problem
-    t = attrib.TRAK(dim=600, estimator=estimator, weighting="trak", n_jobs=n_jobs)
+    t = attrib.TRAK(dim=300, estimator=estimator, weighting="trak", n_jobs=n_jobs)
     for phi, q in zip(phis, qs):
         t.add_checkpoint(phi, q)
     top = t.score(tests, top_k=5)
