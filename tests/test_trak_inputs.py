@@ -102,6 +102,7 @@ def test_singular_and_ill_conditioned_kernels_suggest_lambda(data, rng):
         attrib.TRAK(dim=6).add_checkpoint(phi[:4], q[:4])  # 4 points, dimension 6
     t = attrib.TRAK(dim=6, lambda_reg=1e-3)
     t.add_checkpoint(phi[:4], q[:4])  # a ridge makes it solvable
+    assert 1e-10 < t.rcond[0] < 1 and t.condition_number[0] == 1 / t.rcond[0]
     near = phi.copy()
     near[:, 5] = near[:, 4] + np.float32(3e-6) * rng.normal(size=120).astype(np.float32)  # rcond ~ 1e-12
     with pytest.warns(attrib.IllConditionedWarning, match="ill-conditioned .*pass lambda_reg >= "):

@@ -189,8 +189,10 @@ class TRAK:
     n_train : int or None
         Training points (None before the first checkpoint).
     dim : int
-    rcond : list of float
-        Reciprocal condition number estimate of each checkpoint's kernel.
+    rcond, condition_number : list of float
+        (Reciprocal) condition number estimate of each checkpoint's kernel (LAPACK-style 1-norm
+        estimate from its Cholesky factor). Below 1e-10 (reciprocal) ``add_checkpoint`` warns,
+        below 1e-14 it refuses; both messages suggest a ``lambda_reg``.
 
     Raises
     ------
@@ -232,12 +234,12 @@ class TRAK:
         weighting: str = "uniform",
         n_jobs=None,
     ):
-        if projector is not None:
-            projector = [_check_projector(p) for p in projector] if isinstance(projector, (list, tuple)) else projector
-            if not isinstance(projector, list):
-                _check_projector(projector)
-            if isinstance(projector, list) and not projector:
+        if isinstance(projector, (list, tuple)):
+            if not projector:
                 raise ValueError("projector is an empty list: give one projector per checkpoint, or None")
+            projector = [_check_projector(p) for p in projector]
+        elif projector is not None:
+            _check_projector(projector)
         self._projector = projector
         self.dim = check_positive(dim, "dim", integer=True)
         self.lambda_reg = check_alpha(lambda_reg, "lambda_reg")
@@ -264,6 +266,11 @@ class TRAK:
     def rcond(self) -> list[float]:
         """Reciprocal condition number estimate (1-norm) of each checkpoint's kernel."""
         return [c.rcond for c in self._ckpts]
+
+    @property
+    def condition_number(self) -> list[float]:
+        """Condition number estimate (1-norm) of each checkpoint's kernel, ``1 / rcond``."""
+        return [1.0 / c.rcond for c in self._ckpts]
 
     # ------------------------------------------------------------------------- features
     def _projector_for(self, m: int, width: int):
