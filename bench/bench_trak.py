@@ -344,12 +344,12 @@ def main(argv=None) -> int:
     except ImportError:
         report += ["", "Digits MLP end to end: skipped (torch or traker not installed)."]
     else:
-        dm = digits_mlp(k=256 if args.quick else 1024, n_ckpt=5, epochs_between=1 if args.quick else 4)
+        dm = digits_mlp(k=256 if args.quick else 512, n_ckpt=5, epochs_between=1 if args.quick else 4)
         ta_tot, tt_tot = sum(dm["attrib"].values()), sum(dm["traker"].values())
         report += [
             "",
             f"### Digits MLP end to end (64-32-10, p={dm['p']:,} parameters, 1,500 train, 297 test, 5 checkpoints, "
-            f"k={256 if args.quick else 1024}; test accuracy {dm['accuracy']:.3f})",
+            f"k={256 if args.quick else 512}; test accuracy {dm['accuracy']:.3f})",
             "",
             f"attrib projector: {dm['projector']}. traker: TRAKer on CPU with its defaults (BasicProjector, normal "
             "entries, float16 storage).",

@@ -119,6 +119,12 @@ def test_top_k_is_the_dense_ranking_across_tiles(rng, monkeypatch):
     assert_array_equal(top.opponent_idx, np.argsort(S, axis=0, kind="stable")[:7].T)
     assert_array_equal(top.proponent_val, np.take_along_axis(S, top.proponent_idx.T, 0).T)
     assert_array_equal(top.opponent_val, np.take_along_axis(S, top.opponent_idx.T, 0).T)
+    # test points in chunks (as for many test points): the same ranking
+    monkeypatch.setattr(trak_module, "TOPK_TEST_CHUNK", 64)
+    chunked = t.score(Gts, top_k=7)
+    assert_array_equal(chunked.proponent_idx, top.proponent_idx)
+    assert_array_equal(chunked.opponent_idx, top.opponent_idx)
+    assert_allclose(chunked.proponent_val, top.proponent_val, rtol=1e-12)
     # top_k larger than n keeps every training point, ranked
     full = t.score([G[:3] for G in Gts], top_k=5000)
     assert full.proponent_idx.shape == (3, 1100)

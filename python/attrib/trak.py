@@ -52,6 +52,9 @@ SINGULAR_RCOND = 1e-14
 SUGGEST_RCOND = 1e-6
 #: Test points solved per kernel call (a multiple of the core's test block of 64).
 TEST_ROWS_PER_CALL = 1024
+#: score(top_k=...) takes the test points in chunks of this many (a multiple of TEST_ROWS_PER_CALL):
+#: memory O(n k + n_test top_k + checkpoints x chunk x k), the training features read once per chunk.
+TOPK_TEST_CHUNK = 4096
 
 
 def _rows_per_call(k: int) -> int:
@@ -441,7 +444,8 @@ class TRAK:
                 out.append(c.out_to_loss / one_minus_h * (c.weight / M))
         return out
 
-    def _test_solves(self, test_features) -> list[np.ndarray]:
+    def _test_arrays(self, test_features) -> list:
+        """Per checkpoint, the test features (validated shapes; gradients projected)."""
         M = len(self._ckpts)
         if not self._ckpts:
             raise ValueError("no checkpoint: call add_checkpoint(train_features, out_to_loss) before score()")
@@ -453,7 +457,7 @@ class TRAK:
             arrays = [test_features]
         else:
             raise ValueError(f"test_features must be a list of {M} arrays, one per checkpoint, in the order added")
-        Ys, T = [], None
+        out, T = [], None
         for m, (c, A) in enumerate(zip(self._ckpts, arrays)):
             name = "test_features" if M == 1 else f"test_features[{m}]"
             X = _as_matrix(A, name)
@@ -471,20 +475,34 @@ class TRAK:
                 raise ValueError(
                     f"{name} has {X.shape[1]} columns but checkpoint {m} has dimension {c.features.shape[1]}"
                 )
-            Y = np.empty((T, c.features.shape[1]))
-            for t0 in range(0, T, TEST_ROWS_PER_CALL):
-                t1 = min(T, t0 + TEST_ROWS_PER_CALL)
-                Y[t0:t1] = _dispatch.core.trak_solve(c.chol, _chunk_f32(X, t0, t1, name), self._n_threads)
+            out.append((X, name))
+        return out
+
+    def _solve(self, tests, t0: int, t1: int) -> list[np.ndarray]:
+        """Per checkpoint, the rows (G^-1 phi_test_j)' of test points t0..t1."""
+        Ys = []
+        for c, (X, name) in zip(self._ckpts, tests):
+            Y = np.empty((t1 - t0, c.features.shape[1]))
+            for a in range(t0, t1, TEST_ROWS_PER_CALL):
+                b = min(t1, a + TEST_ROWS_PER_CALL)
+                Y[a - t0 : b - t0] = _dispatch.core.trak_solve(c.chol, _chunk_f32(X, a, b, name), self._n_threads)
             Ys.append(Y)
         return Ys
+
+    def _score_rows(self, T: int) -> int:
+        """Training rows per scoring call: as for the Gram matrix, and a tile of rows x T of at
+        most about 2^22 entries (the top-k buffer), a multiple of the core's row tile."""
+        tile = int(_dispatch.core.TRAK_ROW_TILE)
+        rows = _rows_per_call(max(c.features.shape[1] for c in self._ckpts))
+        return max(tile, min(rows, (2**22 // max(T, 1)) // tile * tile))
 
     def _tiles(self, Ys, out_rows):
         """Yield (r0, tile) over training row chunks: tile = summed checkpoint scores of those rows,
         written into out_rows(r0, r1) (a view of the dense result, or a scratch buffer)."""
         core = _dispatch.core
         scales = self._row_scales()
-        n = self.n_train
-        step = _rows_per_call(max(c.features.shape[1] for c in self._ckpts))
+        n = self._ckpts[0].features.shape[0]
+        step = self._score_rows(Ys[0].shape[0])
         for r0 in range(0, n, step):
             r1 = min(n, r0 + step)
             tile = out_rows(r0, r1)
@@ -523,9 +541,8 @@ class TRAK:
         """
         thr = None if soft_threshold is None else check_alpha(soft_threshold, "soft_threshold")
         kk = None if top_k is None else check_positive(top_k, "top_k", integer=True)
-        Ys = self._test_solves(test_features)
-        n, T = self.n_train, Ys[0].shape[0]
-        assert n is not None
+        tests = self._test_arrays(test_features)
+        n, T = self._ckpts[0].features.shape[0], tests[0][0].shape[0]
         if kk is None:
             check_dense_size(
                 n,
@@ -536,7 +553,7 @@ class TRAK:
                 "per test point without it, split the test points, or raise max_bytes",
             )
             out = np.empty((n, T))
-            for _ in self._tiles(Ys, lambda r0, r1: out[r0:r1]):
+            for _ in self._tiles(self._solve(tests, 0, T), lambda r0, r1: out[r0:r1]):
                 pass
             if thr is not None:
                 np.copysign(np.maximum(np.abs(out) - thr, 0.0), out, out=out)
@@ -544,11 +561,18 @@ class TRAK:
         kk = min(kk, n)
         hi_val, lo_val = np.full((T, kk), np.nan), np.full((T, kk), np.nan)
         hi_idx, lo_idx = np.full((T, kk), -1, dtype=np.int64), np.full((T, kk), -1, dtype=np.int64)
-        buf = np.empty((_rows_per_call(max(c.features.shape[1] for c in self._ckpts)), T))
-        for r0, tile in self._tiles(Ys, lambda r0, r1: buf[: r1 - r0]):
-            if thr is not None:
-                np.copysign(np.maximum(np.abs(tile) - thr, 0.0), tile, out=tile)
-            _dispatch.core.trak_topk_update(tile, r0, hi_val, hi_idx, lo_val, lo_idx, self._n_threads)
+        # Test points in chunks, so that the solved test rows (M x chunk x k) and the row tile stay
+        # bounded however many test points there are; each chunk streams over the training rows.
+        for t0 in range(0, T, TOPK_TEST_CHUNK):
+            t1 = min(T, t0 + TOPK_TEST_CHUNK)
+            Ys = self._solve(tests, t0, t1)
+            buf = np.empty((self._score_rows(t1 - t0), t1 - t0))
+            for r0, tile in self._tiles(Ys, lambda r0, r1, buf=buf: buf[: r1 - r0]):
+                if thr is not None:
+                    np.copysign(np.maximum(np.abs(tile) - thr, 0.0), tile, out=tile)
+                _dispatch.core.trak_topk_update(
+                    tile, r0, hi_val[t0:t1], hi_idx[t0:t1], lo_val[t0:t1], lo_idx[t0:t1], self._n_threads
+                )
         return TRAKTopK(hi_idx, hi_val, lo_idx, lo_val)
 
     def self_influence(self) -> np.ndarray:
