@@ -42,6 +42,10 @@ from _report import cpu_model, write_section
 SECTION = "## bench_trak.py"
 AIM_NUMPY = 1.1  # attrib / numpy Cholesky solve at most this
 AIM_TRAKER = 2.5  # traker / attrib at least this
+NOTES = [
+    "",
+    "Notes. attrib keeps the kernel in float64 (Gram accumulated in float64 from float32 features, Cholesky, solves and the score product in float64: what the 1e-8 Newton-step oracle needs), traker works in float32 (or float16) throughout. attrib does about 2.4x fewer operations (the lower triangle of the Gram matrix; Cholesky instead of an inverse; the k x T solve instead of forming Phi G^-1, n x k), which float64 arithmetic at half the float32 rate turns into the 1.2x measured against traker float32; the 2.5x aim would need a float32 scoring mode, not built. Against traker's default float16 storage attrib is several times faster. Digits end to end (profiled): traker's featurize time is mostly its BasicProjector.project, a float16 matrix product on CPU (its default precision); regenerating the projection blocks on each call is a small part.",
+]
 
 
 def _features(n, k, T, seed=0):
@@ -369,6 +373,7 @@ def main(argv=None) -> int:
             f"projections): {dm['rho']:.3f}; the top proponent has the test point's label for {100 * dm['top1_same_label']:.0f} % "
             "of test points.",
         ]
+    report += NOTES
     print("\n".join(report))
     if not args.quick:
         write_section(SECTION, ["`python bench/bench_trak.py`", ""] + [f"- {e}" for e in env] + [""] + report)
