@@ -12,6 +12,7 @@ import pytest
 import attrib
 
 MODULES = ["attrib", "attrib.linear", "attrib.glm", "attrib.shapley", "attrib.results", "attrib.datasets"]
+MODULES.append("attrib.trak")  # the TRAK family
 
 
 @pytest.mark.parametrize("name", MODULES)

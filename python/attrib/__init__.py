@@ -26,6 +26,7 @@ from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
 from .shapley import ShapleyResult, data_shapley, knn_shapley
+from .trak import TRAK, TRAKTopK
 
 __all__ = [
     "AttribWarning",
@@ -54,6 +55,9 @@ __all__ = [
     "TopKInfluence",
     "glm_loo",
     "influence",
+    # TRAK (attrib.trak; attrib.torch holds the optional torch featurizer and is not imported here)
+    "TRAK",
+    "TRAKTopK",
 ]
 
 
