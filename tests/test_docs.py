@@ -12,6 +12,7 @@ import pytest
 import attrib
 
 MODULES = ["attrib", "attrib.linear", "attrib.glm", "attrib.shapley", "attrib.results", "attrib.datasets"]
+MODULES += ["attrib.metrics", "attrib.selection"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -74,11 +74,11 @@ void build_tables(const Eigen::Ref<const RowMatrixXd>& scores, Index n, Index r0
   }
 }
 
-/// Predictions of subsets [s0, s1) for the targets [t0, t0 + width), into out's columns
-/// [t0 - col0, ...). Each subset adds one table row per nibble of its mask, in nibble order,
+/// Predictions of subsets [s0, s1) for the targets [t0, t0 + width): subset s's go to out + s *
+/// ld, one per target. Each subset adds one table row per nibble of its mask, in nibble order,
 /// block by block: the order depends on n only.
 void predict_tile(const Eigen::Ref<const PackedMasks>& masks, Index n, const Eigen::Ref<const RowMatrixXd>& scores,
-                  Index t0, Index width, Index s0, Index s1, RowMatrixXd& out, Index col0) {
+                  Index t0, Index width, Index s0, Index s1, double* out, Index ld) {
   using Eigen::internal::padd;
   using Eigen::internal::ploadu;
   std::vector<double> tables(static_cast<std::size_t>(kGroups * kEntries * kTile));
@@ -109,7 +109,7 @@ void predict_tile(const Eigen::Ref<const PackedMasks>& masks, Index n, const Eig
     }
   }
   for (Index s = s0; s < s1; ++s)
-    for (Index c = 0; c < width; ++c) out(s, t0 - col0 + c) = sums[static_cast<std::size_t>((s - s0) * kTile + c)];
+    for (Index c = 0; c < width; ++c) out[s * ld + c] = sums[static_cast<std::size_t>((s - s0) * kTile + c)];
 }
 
 void check_masks(const Eigen::Ref<const PackedMasks>& masks, Index n_train, const Eigen::Ref<const RowMatrixXd>& scores,
@@ -194,8 +194,8 @@ RowMatrixXd subset_predictions(const Eigen::Ref<const PackedMasks>& masks, Index
     const Index tile = task / n_sblocks, sb = task % n_sblocks;
     const Index t0 = t_begin + tile * kTile;
     const Index s0 = sb * kLdsSubsetBlock;
-    predict_tile(masks, n_train, scores, t0, std::min(kTile, t_end - t0), s0, std::min(m, s0 + kLdsSubsetBlock), out,
-                 t_begin);
+    predict_tile(masks, n_train, scores, t0, std::min(kTile, t_end - t0), s0, std::min(m, s0 + kLdsSubsetBlock),
+                 out.data() + (t0 - t_begin), width);
   });
   return out;
 }
@@ -207,17 +207,37 @@ Eigen::VectorXd lds_targets(const Eigen::Ref<const PackedMasks>& masks, Index n_
   if (outputs.rows() != masks.rows() || outputs.cols() != scores.cols())
     throw std::invalid_argument("lds_targets: outputs must be (number of masks) x (columns of scores)");
   const Index m = masks.rows(), width = t_end - t_begin;
-  const RowMatrixXd pred = subset_predictions(masks, n_train, scores, t_begin, t_end, n_threads);
   Eigen::VectorXd rho(width);
+  if (width == 0) return rho;
   const Index n_tiles = (width + kTile - 1) / kTile;
+  if (n_tiles < resolve_threads(n_threads)) {
+    // Few tiles: predict in parallel over blocks of subsets too, then rank (the same sums).
+    const RowMatrixXd pred = subset_predictions(masks, n_train, scores, t_begin, t_end, n_threads);
+    parallel_for(n_tiles, n_threads, [&](Index tile) {
+      std::vector<double> ra, rb;
+      std::vector<Index> order;
+      const Index c0 = tile * kTile, c1 = std::min(width, c0 + kTile);
+      for (Index c = c0; c < c1; ++c)
+        rho[c] = m < 2 ? kNaN
+                       : spearman(pred.data() + c, pred.outerStride(), outputs.data() + (t_begin + c),
+                                  outputs.outerStride(), m, ra, rb, order);
+    });
+    return rho;
+  }
+  // One task per tile: its predictions and outputs stay in a local m x kTile block (no m x T
+  // matrix, and the ranking reads cached rows instead of striding through the outputs).
   parallel_for(n_tiles, n_threads, [&](Index tile) {
+    const Index t0 = t_begin + tile * kTile, w = std::min(kTile, t_end - t0);
+    std::vector<double> pred(static_cast<std::size_t>(m * kTile)), out(static_cast<std::size_t>(m * kTile));
+    for (Index s0 = 0; s0 < m; s0 += kLdsSubsetBlock)
+      predict_tile(masks, n_train, scores, t0, w, s0, std::min(m, s0 + kLdsSubsetBlock), pred.data(), kTile);
+    for (Index s = 0; s < m; ++s)
+      for (Index c = 0; c < w; ++c) out[static_cast<std::size_t>(s * kTile + c)] = outputs(s, t0 + c);
     std::vector<double> ra, rb;
     std::vector<Index> order;
-    const Index c0 = tile * kTile, c1 = std::min(width, c0 + kTile);
-    for (Index c = c0; c < c1; ++c)
-      rho[c] = m < 2 ? kNaN
-                     : spearman(pred.data() + c, pred.outerStride(), outputs.data() + (t_begin + c),
-                                outputs.outerStride(), m, ra, rb, order);
+    for (Index c = 0; c < w; ++c)
+      rho[t0 - t_begin + c] =
+          m < 2 ? kNaN : spearman(pred.data() + c, kTile, out.data() + c, kTile, m, ra, rb, order);
   });
   return rho;
 }
