@@ -321,3 +321,43 @@ def test_bad_loo_correlation_input(rng):
     B[:, 1] = 0.0
     with pytest.raises(ValueError, match="undefined for 1 of 3 targets"):
         metrics.loo_correlation(A, B, nan_policy="raise")
+
+
+def test_ctrl_c_keeps_the_targets_done(rng, monkeypatch):
+    from attrib import _dispatch
+
+    real = _dispatch.core
+    calls = []
+
+    class Interrupting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def lds_targets(self, *args):
+            calls.append(args[4:6])
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real.lds_targets(*args)
+
+    # big enough (m x n) that the first block holds only some of the targets
+    scores, masks, outputs = _problem(rng, m=2000, n=2000, T=200, fixed=False)
+    monkeypatch.setattr(_dispatch, "core", Interrupting())
+    with pytest.warns(attrib.StoppedEarlyWarning, match="interrupted after"):
+        r = metrics.lds(scores, masks, outputs)
+    done = calls[0][1]
+    assert 0 < done < 200 and not r.complete
+    assert np.isnan(r.per_target[done:]).all() and np.isfinite(r.per_target[:done]).all()
+    assert r.undefined.size == 0 and r.mean == pytest.approx(r.per_target[:done].mean())
+    monkeypatch.setattr(_dispatch, "core", real)
+    np.testing.assert_array_equal(metrics.lds(scores, masks, outputs).per_target[:done], r.per_target[:done])
+
+
+def test_results_pickle(rng):
+    import pickle
+
+    scores, masks, outputs = _problem(rng, T=3)
+    r = metrics.lds(scores, masks, outputs)
+    back = pickle.loads(pickle.dumps(r))
+    assert back.mean == r.mean and back.ci == r.ci and back.per_target.tobytes() == r.per_target.tobytes()
+    s = pickle.loads(pickle.dumps(attrib.select(scores, 5)))
+    np.testing.assert_array_equal(s.indices, attrib.select(scores, 5).indices)
