@@ -84,6 +84,16 @@ def timed(fn, rounds):
     return statistics.median(times), out
 
 
+def cpu_timed(fn, rounds):
+    """Median CPU time of this process (one thread: other load on a shared machine disturbs it less)."""
+    times = []
+    for _ in range(rounds):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times)
+
+
 def blas_info() -> str:
     try:
         from threadpoolctl import threadpool_info
@@ -137,6 +147,11 @@ def main():
     t_packed2, _ = timed(lambda: metrics.lds(scores, packed, outputs, n_bootstrap=0), rounds)
     t_numpy2, _ = timed(lambda: numpy_lds(scores, masks_f, outputs), rounds)
     t_packed, t_numpy = min(t_packed, t_packed2), min(t_numpy, t_numpy2)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        c_ours = cpu_timed(lambda: metrics.lds(scores, packed, outputs, n_bootstrap=0, n_jobs=1), rounds)
+        c_numpy = cpu_timed(lambda: numpy_lds(scores, masks_f, outputs), rounds)
     if have_dattri:
         t_dattri, theirs = timed(lambda: dattri_lds(score_t, gt_t, idx_t), 3)
         diff_dattri = float(np.max(np.abs(ours.per_target - theirs)))
@@ -167,6 +182,9 @@ def main():
             f"{'yes' if ratio >= AIM_DATTRI else '**no**'} |"
         )
     lines += [
+        "",
+        f"One thread (attrib `n_jobs=1`, BLAS limited to 1), CPU time of this process, which other load disturbs "
+        f"less: attrib {c_ours * 1e3:.1f} ms, numpy {c_numpy * 1e3:.1f} ms (attrib / numpy = {c_ours / c_numpy:.2f}).",
         "",
         f"Agreement: attrib vs numpy max |diff| per target {diff_numpy:.1e}"
         + (f"; vs dattri {diff_dattri:.1e} (its float32 sums)" if have_dattri else "; dattri not installed")

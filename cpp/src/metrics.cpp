@@ -152,7 +152,7 @@ bool all_finite(const double* x, Index m, Index stride) {
 /// Spearman's rho of two strided columns of length m, with scratch buffers; NaN when either is
 /// constant or not finite.
 double spearman(const double* a, Index stride_a, const double* b, Index stride_b, Index m, std::vector<double>& ra,
-                std::vector<double>& rb, std::vector<Index>& order) {
+                std::vector<double>& rb, std::vector<RankItem>& order) {
   if (!all_finite(a, m, stride_a) || !all_finite(b, m, stride_b)) return kNaN;
   ra.resize(static_cast<std::size_t>(m));
   rb.resize(static_cast<std::size_t>(m));
@@ -163,20 +163,19 @@ double spearman(const double* a, Index stride_a, const double* b, Index stride_b
 
 }  // namespace
 
-void average_ranks(const double* x, Index m, Index stride, double* ranks, std::vector<Index>& order) {
+void average_ranks(const double* x, Index m, Index stride, double* ranks, std::vector<RankItem>& order) {
+  // (value, index) pairs sorted as one key: no indirect loads in the comparisons, and the index
+  // makes the order total (finite values only, so no NaN can break it).
   order.resize(static_cast<std::size_t>(m));
-  std::iota(order.begin(), order.end(), Index{0});
-  std::sort(order.begin(), order.end(), [&](Index p, Index q) {
-    const double xp = x[p * stride], xq = x[q * stride];
-    return xp < xq || (xp == xq && p < q);
-  });
+  for (Index i = 0; i < m; ++i) order[static_cast<std::size_t>(i)] = {x[i * stride], i};
+  std::sort(order.begin(), order.end());
   for (Index i = 0; i < m;) {
     Index j = i + 1;
-    const double v = x[order[static_cast<std::size_t>(i)] * stride];
-    while (j < m && x[order[static_cast<std::size_t>(j)] * stride] == v) ++j;
+    const double v = order[static_cast<std::size_t>(i)].first;
+    while (j < m && order[static_cast<std::size_t>(j)].first == v) ++j;
     // positions i .. j-1 (0-based) share the ranks i+1 .. j: their mean, an exact half-integer
     const double r = 0.5 * static_cast<double>(i + 1 + j);
-    for (Index k = i; k < j; ++k) ranks[order[static_cast<std::size_t>(k)]] = r;
+    for (Index k = i; k < j; ++k) ranks[order[static_cast<std::size_t>(k)].second] = r;
     i = j;
   }
 }
@@ -215,7 +214,7 @@ Eigen::VectorXd lds_targets(const Eigen::Ref<const PackedMasks>& masks, Index n_
     const RowMatrixXd pred = subset_predictions(masks, n_train, scores, t_begin, t_end, n_threads);
     parallel_for(n_tiles, n_threads, [&](Index tile) {
       std::vector<double> ra, rb;
-      std::vector<Index> order;
+      std::vector<RankItem> order;
       const Index c0 = tile * kTile, c1 = std::min(width, c0 + kTile);
       for (Index c = c0; c < c1; ++c)
         rho[c] = m < 2 ? kNaN
@@ -234,7 +233,7 @@ Eigen::VectorXd lds_targets(const Eigen::Ref<const PackedMasks>& masks, Index n_
     for (Index s = 0; s < m; ++s)
       for (Index c = 0; c < w; ++c) out[static_cast<std::size_t>(s * kTile + c)] = outputs(s, t0 + c);
     std::vector<double> ra, rb;
-    std::vector<Index> order;
+    std::vector<RankItem> order;
     for (Index c = 0; c < w; ++c)
       rho[t0 - t_begin + c] =
           m < 2 ? kNaN : spearman(pred.data() + c, kTile, out.data() + c, kTile, m, ra, rb, order);
@@ -251,7 +250,7 @@ Eigen::VectorXd column_correlation(const Eigen::Ref<const RowMatrixXd>& A, const
   const Index n_tiles = (cols + kTile - 1) / kTile;
   parallel_for(n_tiles, n_threads, [&](Index tile) {
     std::vector<double> a, b;
-    std::vector<Index> order;
+    std::vector<RankItem> order;
     const Index c0 = tile * kTile, c1 = std::min(cols, c0 + kTile);
     for (Index c = c0; c < c1; ++c) {
       const double* pa = A.data() + c;

@@ -15,6 +15,8 @@
 #include "attrib/common.hpp"
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace attrib {
 
@@ -59,9 +61,12 @@ Eigen::VectorXd lds_targets(const Eigen::Ref<const PackedMasks>& masks, Index n_
 Eigen::VectorXd column_correlation(const Eigen::Ref<const RowMatrixXd>& A, const Eigen::Ref<const RowMatrixXd>& B,
                                    CorrelationKind kind, int n_threads);
 
+/// A value and its position, the sort key of average_ranks.
+using RankItem = std::pair<double, Index>;
+
 /// Ranks of x[0], x[stride], ..., x[(m - 1) stride], 1-based, ties given their average rank
 /// (scipy.stats.rankdata(method="average")); `order` is scratch of any size. Values must be finite.
-void average_ranks(const double* x, Index m, Index stride, double* ranks, std::vector<Index>& order);
+void average_ranks(const double* x, Index m, Index stride, double* ranks, std::vector<RankItem>& order);
 
 /// Means of `n_resamples` bootstrap resamples of `values` (drawn with replacement, as many as
 /// there are values): resample b draws its indices from the counter stream (seed, b), so each
