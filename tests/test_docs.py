@@ -13,6 +13,7 @@ import attrib
 
 MODULES = ["attrib", "attrib.linear", "attrib.glm", "attrib.shapley", "attrib.results", "attrib.datasets"]
 MODULES.append("attrib.trak")  # the TRAK family
+MODULES += ["attrib.metrics", "attrib.selection"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,4 +9,5 @@ void register_glm(pybind11::module_& m);
 void register_smw(pybind11::module_& m);
 void register_shapley(pybind11::module_& m);
 void register_trak(pybind11::module_& m);
+void register_metrics(pybind11::module_& m);
 }  // namespace attrib_bindings

@@ -60,4 +60,5 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   attrib_bindings::register_glm(m);
   attrib_bindings::register_shapley(m);
   attrib_bindings::register_trak(m);
+  attrib_bindings::register_metrics(m);
 }

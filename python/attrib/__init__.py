@@ -7,7 +7,7 @@ refits), computed by a C++ core (Eigen, OpenMP) behind this Python facade.
 
 from __future__ import annotations
 
-from . import datasets
+from . import datasets, metrics  # metrics: LDS, LOO correlation, mislabel AUC, removal curves
 from ._dispatch import core as _core_module
 from ._version import __version__
 from .exceptions import (
@@ -25,6 +25,7 @@ from .exceptions import (
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
+from .selection import SelectionResult, select  # DsDm data selection
 from .shapley import ShapleyResult, data_shapley, knn_shapley
 from .trak import TRAK, TRAKTopK
 
@@ -58,6 +59,10 @@ __all__ = [
     # TRAK (attrib.trak; attrib.torch holds the optional torch featurizer and is not imported here)
     "TRAK",
     "TRAKTopK",
+    # metrics and selection (attrib.metrics, attrib.selection)
+    "SelectionResult",
+    "metrics",
+    "select",
 ]
 
 

@@ -8,6 +8,7 @@ import numpy.typing
 import typing
 __all__: list[str] = ['CancelToken', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'fingerprint', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
 __all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'CorrelationKind', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'subset_predictions', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -539,6 +540,52 @@ class TrakFactor:
         ...
     @property
     def rcond(self) -> float:
+class CorrelationKind:
+    """
+    Pearson or Spearman (ties averaged).
+    
+    Members:
+    
+      pearson
+    
+      spearman
+    """
+    __members__: typing.ClassVar[dict[str, CorrelationKind]]
+    pearson: typing.ClassVar[CorrelationKind]
+    spearman: typing.ClassVar[CorrelationKind]
+    @typing.overload
+    def __eq__(self, other: CorrelationKind) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: CorrelationKind) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
         ...
 def _cholesky_downdate(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
@@ -548,6 +595,14 @@ def _sherman_morrison_update(arg0: typing.Annotated[numpy.typing.ArrayLike, nump
     ...
 def _woodbury_update(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg2: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
+def bootstrap_means(values: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_resamples: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    Means of bootstrap resamples of values, resample b drawn from the stream (seed, b).
+    """
+def column_correlation(A: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], B: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], kind: CorrelationKind, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    Correlation of each column of A with the same column of B (NaN where undefined).
+    """
 def cpu_supports_x86_64_v3() -> bool:
     """
     True when this CPU can run the x86-64-v3 (AVX2 + FMA) build.
@@ -594,6 +649,10 @@ def knn_test_chunk(n: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     Test points per accumulation chunk of knn_shapley_accumulate for n training points.
     """
+def lds_targets(masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], n_train: typing.SupportsInt | typing.SupportsIndex, scores: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], outputs: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], t_begin: typing.SupportsInt | typing.SupportsIndex, t_end: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    Per-target Spearman of the additive prediction with the outputs (NaN where undefined).
+    """
 def linear_dfbeta(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     ...
 def linear_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], alpha: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, with_dfbeta: bool = False, form: LinearForm = LinearForm.automatic) -> tuple:
@@ -626,6 +685,10 @@ def trak_solve(chol: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 
     ...
 def trak_topk_update(tile: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], r0: typing.SupportsInt | typing.SupportsIndex, hi_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"], hi_idx: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, n]", "flags.writeable", "flags.c_contiguous"], lo_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"], lo_idx: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, n]", "flags.writeable", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
+def subset_predictions(masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], n_train: typing.SupportsInt | typing.SupportsIndex, scores: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], t_begin: typing.SupportsInt | typing.SupportsIndex, t_end: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+    """
+    Additive predictions masks @ scores[:, t_begin:t_end] from packed masks.
+    """
 def utility_metrics(model: UtilityModel) -> list[UtilityMetric]:
     """
     The metrics a model is scored by, its default first.
@@ -636,6 +699,7 @@ def walk_permutations(data: UtilityData, params: UtilityParams, seed: typing.Sup
     ...
 GLM_LOSS_TEST_TILE: int = 64
 GLM_LOSS_TRAIN_TILE: int = 256
+LDS_TARGET_TILE: int = 32
 LEVERAGE_ONE_TOL: float = 1e-10
 TRAK_ROW_TILE: int = 256
 _isa: str = 'baseline'

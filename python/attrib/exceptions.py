@@ -65,4 +65,5 @@ class ExactFitWarning(AttribWarning):
 
 class UndefinedValueWarning(AttribWarning):
     """Some Monte Carlo values could not be estimated from the samples drawn (Banzhaf/MSR: a point
-    that was in every sampled subset, or in none); they are NaN with an infinite standard error."""
+    that was in every sampled subset, or in none); they are NaN with an infinite standard error.
+    Also: a metric (LDS, LOO correlation) undefined for some targets, e.g. constant outputs."""
