@@ -104,7 +104,8 @@ def test_time_budget_keeps_whole_blocks(client, data):
         return float(np.tanh(w[idx].sum()))
 
     with pytest.warns(StoppedEarlyWarning, match="time budget"):
-        res = attrib.data_shapley(50, utility=utility, time_budget=0.5, progress=False, client=client)
+        # rtol=None: on a quiet machine the default target can be met within the budget
+        res = attrib.data_shapley(50, utility=utility, time_budget=0.5, rtol=None, progress=False, client=client)
     assert res.stopped_by == "time_budget" and res.n_samples > 0
     again = attrib.data_shapley(50, utility=utility, max_permutations=res.n_samples, progress=False)
     _same(res, again, stopped=False)
