@@ -140,6 +140,22 @@ def test_ctrl_c_keeps_completed_blocks():
     assert_array_equal(r.masks.packed, attrib.sample_subsets(30, r.n_subsets).packed)
 
 
+def test_ctrl_c_builtin_keeps_completed_blocks(cancer):
+    X, y, Xt, yt = cancer
+    timer = threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.warns(StoppedEarlyWarning, match="interrupted"):
+            r = attrib.retrain(X, y, Xt, yt, n_subsets=10**7, progress=False)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 2.5
+    assert not r.complete and 0 < r.n_subsets < 10**7 and r.outputs["margin"].shape == (r.n_subsets, len(yt))
+    again = attrib.retrain(X, y, Xt, yt, masks=attrib.sample_subsets(len(X), r.n_subsets), progress=False)
+    assert again.outputs["margin"].tobytes() == r.outputs["margin"].tobytes()
+
+
 def test_bad_input(cancer):
     X, y, Xt, yt = cancer
     with pytest.raises(ValueError, match="exactly two classes"):

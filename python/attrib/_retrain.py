@@ -27,15 +27,7 @@ from ._validation import (
     encode_labels,
     resolve_n_jobs,
 )
-from .datamodels import (
-    SubsetMasks,
-    _check_alpha,
-    _check_count,
-    _check_sampler,
-    _check_seed,
-    data_fingerprint,
-    sample_subsets,
-)
+from .datamodels import SubsetMasks, _draw, check_sampling, data_fingerprint
 from .exceptions import ConvergenceWarning, StoppedEarlyWarning, UtilityError
 
 __all__ = ["BUILTIN_MODELS", "RetrainResult", "retrain"]
@@ -458,22 +450,26 @@ def retrain(
         raise TypeError(f"model must be a name, a scikit-learn estimator or a callable, got {type(model).__name__}")
     n = learner.n
 
-    if masks is None:
-        masks = sample_subsets(
-            n,
-            _check_count(n_subsets, "n_subsets"),
-            _check_alpha(alpha),
-            _check_sampler(sampler),
-            _check_seed(seed),
-            n_jobs=n_jobs,
-        )
-    elif not isinstance(masks, SubsetMasks):
-        raise TypeError(f"masks must be SubsetMasks (see attrib.sample_subsets), got {type(masks).__name__}")
-    if masks.n_train != n:
-        raise ValueError(f"masks are for {masks.n_train} training points but X has {n}")
-    masks.check_data(learner.fingerprint)
-    fingerprint = masks.fingerprint or learner.fingerprint
-    m = masks.n_subsets
+    if masks is None:  # drawn block by block (Ctrl-C never waits for masks of models not trained)
+        _, m, alpha, sampler, seed, _ = check_sampling(n, n_subsets, alpha, sampler, seed)
+        meta = {"seed": seed, "alpha": alpha, "sampler": sampler, "first_id": 0}
+        fingerprint = learner.fingerprint
+
+        def block_masks(start, count):
+            return _draw(n, count, alpha, sampler, seed, start, n_threads)
+    else:
+        if not isinstance(masks, SubsetMasks):
+            raise TypeError(f"masks must be SubsetMasks (see attrib.sample_subsets), got {type(masks).__name__}")
+        if masks.n_train != n:
+            raise ValueError(f"masks are for {masks.n_train} training points but X has {n}")
+        masks.check_data(learner.fingerprint)
+        fingerprint = masks.fingerprint or learner.fingerprint
+        m = masks.n_subsets
+        meta = {"seed": masks.seed, "alpha": masks.alpha, "sampler": masks.sampler, "first_id": masks.first_id}
+        given = masks
+
+        def block_masks(start, count):
+            return np.ascontiguousarray(given.packed[start : start + count])
 
     builtin = isinstance(learner, _Builtin)
     threads = core.default_num_threads() if n_threads < 0 else n_threads
@@ -481,6 +477,7 @@ def retrain(
     sizer = BlockSizer(minimum, minimum=minimum, maximum=max(minimum, 1 << 16))
     bar = Progress(bool(progress), m, "models")
     parts: dict[str, list[np.ndarray]] = {}
+    packed_parts: list[np.ndarray] = []
     done = 0
     t_start = time.perf_counter()
     try:
@@ -488,14 +485,15 @@ def retrain(
             while done < m:
                 count = sizer.next(m - done)
                 t0 = time.perf_counter()
-                packed = np.ascontiguousarray(masks.packed[done : done + count])
-                first = masks.first_id + done
+                packed = block_masks(done, count)
+                first = meta["first_id"] + done
                 per = sizer.per_item
                 long_block = per * count > 0.5 if math.isfinite(per) else n >= 2000
                 tokens = core.CancelToken if builtin and long_block else None
                 out = interrupt.run(lambda token, p=packed, f=first: learner.run(p, f, token), tokens)
                 for key, val in out.items():
                     parts.setdefault(key, []).append(val)
+                packed_parts.append(packed)
                 done += count
                 sizer.record(count, time.perf_counter() - t0)
                 bar.update(done)
@@ -512,15 +510,9 @@ def retrain(
             key: np.empty((0, T))
             for key in (("margin", "loss", "correct") if learner.classifier else ("margin", "loss"))
         }
-    done_masks = SubsetMasks(
-        masks.packed[:done],
-        n,
-        seed=masks.seed,
-        alpha=masks.alpha,
-        sampler=masks.sampler,
-        first_id=masks.first_id,
-        fingerprint=fingerprint,
-    )
+    nb = (n + 7) // 8
+    packed_all = np.concatenate(packed_parts) if packed_parts else np.zeros((0, nb), np.uint8)
+    done_masks = SubsetMasks(packed_all, n, fingerprint=fingerprint, **meta)
     complete = done == m
     if not complete:
         warnings.warn(

@@ -563,6 +563,28 @@ def _draw(n, count, alpha, sampler, seed, first_id, n_threads) -> np.ndarray:
     return core.draw_subsets(seed, first_id, count, getattr(core.SubsetSampler, sampler), alpha, n, n_threads)
 
 
+def check_sampling(n, n_subsets, alpha, sampler, seed, first_id=0):
+    """The arguments of sample_subsets, checked (shared with retrain, which draws block by block)."""
+    n = _check_count(n, "n", MAX_N)
+    n_subsets = _check_count(n_subsets, "n_subsets")
+    alpha = _check_alpha(alpha)
+    sampler = _check_sampler(sampler)
+    seed = _check_seed(seed)
+    if isinstance(first_id, (bool, np.bool_)):
+        raise TypeError("first_id must be an integer, got bool")
+    first_id = operator.index(first_id)
+    if not 0 <= first_id < 2**63 - n_subsets:
+        raise ValueError(f"first_id must be in [0, 2**63 - n_subsets), got {first_id}")
+    if sampler == "fixed":
+        k = int(_dispatch.core.fixed_subset_size(n, alpha))
+        if k == 0 or k == n:
+            raise ValueError(
+                f"alpha={alpha} gives fixed-size subsets of {k} of {n} points (floor(alpha n + 0.5)); "
+                "every subset would be the same: choose alpha so that 0 < alpha n + 0.5 < n"
+            )
+    return n, n_subsets, alpha, sampler, seed, first_id
+
+
 def sample_subsets(n, n_subsets, alpha=0.5, sampler="fixed", seed=0, *, first_id=0, n_jobs=None) -> SubsetMasks:
     """Random training subsets for datamodels and the LDS, bit-packed.
 
@@ -617,23 +639,7 @@ def sample_subsets(n, n_subsets, alpha=0.5, sampler="fixed", seed=0, *, first_id
            [0, 0, 0, 1, 0, 0, 1, 0],
            [0, 0, 0, 0, 0, 0, 1, 1]])
     """
-    n = _check_count(n, "n", MAX_N)
-    n_subsets = _check_count(n_subsets, "n_subsets")
-    alpha = _check_alpha(alpha)
-    sampler = _check_sampler(sampler)
-    seed = _check_seed(seed)
-    if isinstance(first_id, (bool, np.bool_)):
-        raise TypeError("first_id must be an integer, got bool")
-    first_id = operator.index(first_id)
-    if not 0 <= first_id < 2**63 - n_subsets:
-        raise ValueError(f"first_id must be in [0, 2**63 - n_subsets), got {first_id}")
-    if sampler == "fixed":
-        k = int(_dispatch.core.fixed_subset_size(n, alpha))
-        if k == 0 or k == n:
-            raise ValueError(
-                f"alpha={alpha} gives fixed-size subsets of {k} of {n} points (floor(alpha n + 0.5)); "
-                "every subset would be the same: choose alpha so that 0 < alpha n + 0.5 < n"
-            )
+    n, n_subsets, alpha, sampler, seed, first_id = check_sampling(n, n_subsets, alpha, sampler, seed, first_id)
     packed = _draw(n, n_subsets, alpha, sampler, seed, first_id, resolve_n_jobs(n_jobs))
     return SubsetMasks(packed, n, seed=seed, alpha=alpha, sampler=sampler, first_id=first_id)
 
