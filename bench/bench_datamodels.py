@@ -12,12 +12,14 @@ Sections (side by side in one run; medians of the repetitions, ratios attrib / p
   scikit-learn fits a subset of the models and its rate is measured on those.
 * **Lasso path**: T = 1,000 targets on m = 2,000 x n = 1,000 fixed-size masks (alpha = 0.5),
   outputs from a planted sparse datamodel (40 nonzero weights per target) plus noise. attrib's
-  ``datamodels(l1="cv", early_stop=False)``: 100 lambdas per target from lambda_max to 1e-3
-  lambda_max on 90% of the subsets, the validation error at each, and the refit on all subsets
-  at the best one. The peer: a loop of ``sklearn.linear_model.Lasso(warm_start=True)`` over the
-  same per-target grid on the same standardised masks, the validation error at each lambda and
-  the same refit; it is timed on 10 targets and extrapolated to 1,000 (said in the table).
-  attrib's default (``early_stop=True``) is timed too.
+  ``datamodels(l1="cv")``: each target's grid of 100 lambdas from lambda_max to 1e-3 lambda_max
+  on 90% of the subsets, the validation error at each, and the refit on all subsets at the best
+  one; by default the path stops once the validation error stops improving, and a second row
+  walks the whole grid (``early_stop=False``). The peer: a loop of
+  ``sklearn.linear_model.Lasso(warm_start=True)`` over the same per-target lambdas (those attrib
+  visited) on the same standardised masks, with the validation error at each and the same refit.
+  The peer is timed on a few targets (10, and 2 for the whole path) and scaled to 1,000, and so is
+  attrib's whole-path row (64 targets); the table says so.
 
     python bench/bench_datamodels.py            # full run, updates bench/RESULTS.md
     python bench/bench_datamodels.py --quick    # smoke run, does not touch RESULTS.md
@@ -125,11 +127,40 @@ def bench_retrain(quick: bool) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ lasso path
+def _sklearn_path(Lasso, B, Y, split, grid_rows, targets):
+    """The peer: per target, Lasso(warm_start=True) along the given grid on the standardised
+    training masks, the validation error at each lambda, and a refit on all masks at the best."""
+
+    def standardise(Bsub):
+        Bsub = Bsub.astype(float)
+        mu, sd = Bsub.mean(0), Bsub.std(0)
+        return (Bsub - mu) / np.where(sd > 0, sd, 1.0), mu, sd
+
+    Xtr, mu, sd = standardise(B[:split])
+    Xva = B[split:].astype(float)
+    Xall, _, sd_all = standardise(B)
+    W = np.empty((B.shape[1], len(targets)))
+    for col, t in enumerate(targets):
+        est = Lasso(alpha=1.0, warm_start=True, max_iter=100_000, tol=1e-4)
+        best, best_lam = np.inf, None
+        for lam in grid_rows[t]:
+            est.set_params(alpha=lam)
+            est.fit(Xtr, Y[:split, t])
+            th = est.coef_ / np.where(sd > 0, sd, 1.0)
+            pred = Xva @ th + (est.intercept_ - th @ mu)
+            mse = float(((Y[split:, t] - pred) ** 2).mean())
+            if mse < best:
+                best, best_lam = mse, lam
+        ref = Lasso(alpha=best_lam, max_iter=100_000, tol=1e-4).fit(Xall, Y[:, t])
+        W[:, col] = ref.coef_ / np.where(sd_all > 0, sd_all, 1.0)
+    return W
+
+
 def bench_lasso(quick: bool) -> list[str]:
     from sklearn.linear_model import Lasso
 
     n, m, T = (300, 600, 64) if quick else (1000, 2000, 1000)
-    T_peer = 4 if quick else 10
+    T_peer, T_full, T_peer_full = (2, 32, 1) if quick else (10, 64, 2)
     n_lambdas = 100
     rng = np.random.default_rng(1)
     masks = attrib.sample_subsets(n, m, alpha=0.5, seed=0)
@@ -138,70 +169,58 @@ def bench_lasso(quick: bool) -> list[str]:
     for t in range(T):
         theta[rng.choice(n, 40, replace=False), t] = rng.normal(0, 1, 40)
     Y = B @ theta + rng.normal(size=(m, T))
+    split = m - round(0.1 * m)
     reps = 1 if quick else 2
 
-    t_full, dm = _median_time(
-        lambda: attrib.datamodels(masks, Y, l1="cv", early_stop=False, n_lambdas=n_lambdas, progress=False), reps
+    # 1. The default protocol: each target's path stops once its validation error stops improving.
+    t_early, dm = _median_time(lambda: attrib.datamodels(masks, Y, l1="cv", n_lambdas=n_lambdas, progress=False), reps)
+    t_early1, _ = _median_time(
+        lambda: attrib.datamodels(masks, Y[:, :128], l1="cv", n_lambdas=n_lambdas, n_jobs=1, progress=False), 1
     )
-    t_early, dm_early = _median_time(
-        lambda: attrib.datamodels(masks, Y, l1="cv", n_lambdas=n_lambdas, progress=False), reps
-    )
-    t_one, _ = _median_time(
-        lambda: attrib.datamodels(
-            masks, Y[:, :128], l1="cv", early_stop=False, n_lambdas=n_lambdas, n_jobs=1, progress=False
-        ),
-        1,
-    )
-    t_one *= T / min(T, 128)
-
-    split = m - round(0.1 * m)
-
-    def standardise(Bsub):
-        Bsub = Bsub.astype(float)
-        mu, sd = Bsub.mean(0), Bsub.std(0)
-        return (Bsub - mu) / np.where(sd > 0, sd, 1.0), mu, sd
-
-    def peer():
-        Xtr, mu, sd = standardise(B[:split])
-        Xva = B[split:].astype(float)
-        Xall, mu_all, sd_all = standardise(B)
-        W = np.empty((n, T_peer))
-        for t in range(T_peer):
-            est = Lasso(alpha=1.0, warm_start=True, max_iter=100_000, tol=1e-4)
-            best, best_lam = np.inf, None
-            for lam in dm.lambda_path[t]:
-                est.set_params(alpha=lam)
-                est.fit(Xtr, Y[:split, t])
-                th = est.coef_ / sd
-                pred = Xva @ th + (est.intercept_ - th @ mu)
-                mse = float(((Y[split:, t] - pred) ** 2).mean())
-                if mse < best:
-                    best, best_lam = mse, lam
-            ref = Lasso(alpha=best_lam, max_iter=100_000, tol=1e-4).fit(Xall, Y[:, t])
-            W[:, t] = ref.coef_ / sd_all
-        return W
-
+    t_early1 *= T / min(T, 128)
+    visited = [dm.lambda_path[t][np.isfinite(dm.val_mse[t])] for t in range(T)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t_peer, W = _median_time(peer, 1)
-    t_peer_T = t_peer * T / T_peer
-    err = float(np.abs(W - dm.weights[:, :T_peer]).max())
+        t_peer, W = _median_time(lambda: _sklearn_path(Lasso, B, Y, split, visited, range(T_peer)), 1)
+    err_early = float(np.abs(W - dm.weights[:, :T_peer]).max())
+    peer_early = t_peer * T / T_peer
+
+    # 2. The whole path (100 lambdas down to 1e-3 lambda_max, no early stop), on fewer targets.
+    t_full, dm_full = _median_time(
+        lambda: attrib.datamodels(masks, Y[:, :T_full], l1="cv", early_stop=False, n_lambdas=n_lambdas, progress=False),
+        1,
+    )
+    full_all = t_full * T / T_full
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_peer_full, W_full = _median_time(
+            lambda: _sklearn_path(Lasso, B, Y, split, dm_full.lambda_path, range(T_peer_full)), 1
+        )
+    err_full = float(np.abs(W_full - dm_full.weights[:, :T_peer_full]).max())
+    peer_full = t_peer_full * T / T_peer_full
+    visits = np.mean([v.size for v in visited])
     rows = [
-        f"### Lasso path (T = {T:,} targets, m = {m:,} x n = {n:,} masks, {n_lambdas} lambdas, validation + refit)",
+        f"### Lasso path (T = {T:,} targets, m = {m:,} x n = {n:,} masks, grid of {n_lambdas} lambdas to 1e-3 lambda_max)",
         "",
-        "| solver | seconds for all targets | attrib / this |",
-        "|---|---|---|",
-        f"| attrib datamodels(l1='cv', early_stop=False), all threads | {t_full:.2f} | 1.00x |",
-        f"| attrib, 1 thread (128 targets, scaled) | {t_one:.2f} | {t_one / t_full:.2f}x slower |",
-        f"| attrib default (early_stop=True), all threads | {t_early:.2f} | {t_full / t_early:.2f}x faster |",
-        f"| sklearn Lasso(warm_start=True, tol=1e-4) loop, {T_peer} targets timed ({t_peer:.1f} s), x {T / T_peer:.0f} | {t_peer_T:.1f} | **{t_peer_T / t_full:.1f}x** |",
+        f"Per target: the path on {split:,} subsets, the validation error on {m - split} at each lambda, and the refit on "
+        "all subsets at the best; scikit-learn runs the same per-target grid with warm starts. Seconds for all "
+        f"{T:,} targets; where fewer targets were timed the time is scaled to {T:,} (said in the row).",
         "",
-        f"Largest |weight difference| between the loop and attrib over the timed targets: {err:.1e} "
-        f"(attrib tol=1e-7; weights on the 0/1 scale, largest true weight {np.abs(theta).max():.2f}). "
-        f"Mean nonzero weights per target at the chosen lambda: {dm.nnz.mean():.0f} (early stop: {dm_early.nnz.mean():.0f}).",
+        "| workload | attrib, all threads | attrib, 1 thread | sklearn Lasso(warm_start=True, tol=1e-4) loop | ratio (all threads / 1 thread) | max abs weight diff |",
+        "|---|---|---|---|---|---|",
+        f"| default protocol (early stop; {visits:.0f} lambdas visited on average, sklearn on the same ones) | "
+        f"{t_early:.1f} | {t_early1:.1f} (128 targets, scaled) | {peer_early:,.0f} ({T_peer} targets, scaled) | "
+        f"**{peer_early / t_early:,.0f}x** / {peer_early / t_early1:,.0f}x | {err_early:.1e} |",
+        f"| whole path, no early stop (100 lambdas) | {full_all:.0f} ({T_full} targets, scaled) | | "
+        f"{peer_full:,.0f} ({T_peer_full} targets, scaled) | **{peer_full / full_all:,.1f}x** | {err_full:.1e} |",
         "",
-        f"Aim: >= {AIM_LASSO:.0f}x the scikit-learn loop: {t_peer_T / t_full:.1f}x with all threads, "
-        f"{t_peer_T / t_one:.1f}x on one thread ({'met' if t_peer_T / t_full >= AIM_LASSO else 'not met'}).",
+        f"attrib's tolerance is tol=1e-7 (no standardised weight moves by more than 1e-7 sd(y) in a sweep); the "
+        "differences above are scikit-learn's looser duality-gap tolerance. Mean nonzero weights at the chosen lambda: "
+        f"{dm.nnz.mean():.0f} (true: 40).",
+        "",
+        f"Aim: >= {AIM_LASSO:.0f}x the scikit-learn loop: {peer_early / t_early:,.0f}x on the default protocol, "
+        f"{peer_full / full_all:,.1f}x on the whole path "
+        f"({'met' if min(peer_early / t_early, peer_full / full_all) >= AIM_LASSO else 'not met on every row'}).",
     ]
     return rows
 

@@ -1,6 +1,7 @@
 // Retraining the built-in learners on datamodel subsets: one model per mask row, each fitted by
-// one thread from scratch data of its own (logistic: glm_fit's penalised Newton iteration,
-// warm-started from the full fit and polished to the rounding floor; ridge: the Cholesky factor
+// one thread from scratch data of its own (logistic: glm_fit's objective by a lean Newton
+// iteration warm-started from the full fit (glm_fit) and ended at the rounding floor, with
+// glm_fit's safeguarded iteration as the fallback; ridge: the Cholesky factor
 // of the subset's centred Gram matrix; knn: the first k subset members in each target's
 // distance order).
 #include "attrib/datamodels.hpp"
@@ -33,7 +34,7 @@ void members(const std::uint8_t* row, Index n, std::vector<Index>& out) {
 struct Scratch {
   std::vector<Index> idx;
   RowMatrixXd Xs;
-  Eigen::VectorXd ys;
+  Eigen::VectorXd ys, theta;
   std::vector<double> votes;
 };
 
@@ -45,6 +46,86 @@ void gather(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen
     sc.Xs.row(r) = X.row(sc.idx[r]);
     sc.ys[r] = y[sc.idx[r]];
   }
+}
+
+// A lean penalised Newton fit of one subset's logistic regression (glm_fit's objective: the sum of
+// log-losses plus l2 / 2 ||beta||^2, intercept unpenalised), on the signed design Zs (rows
+// s_i z_i, s_i = +1 for y = 1 and -1 for y = 0, so margins are Zs theta). From the full fit it
+// needs a few Newton steps: Hessians are refreshed while steps are large and reused (chord
+// steps, two matrix-vector products each) once they are small and contracting; a backtracking
+// line search guards every step. Ends by taking the step that met the tolerance (the rounding
+// floor) and forms nothing else: no final Hessian factor, no diagnostics, which the retraining
+// outputs do not need. Returns false when a step fails (the caller then falls back to glm_fit).
+bool lean_logistic(const RowMatrixXd& Zs, double l2, bool intercept, const Eigen::Ref<const Eigen::VectorXd>& start,
+                   double tol, int max_iter, Eigen::VectorXd& theta, int& iters) {
+  const Index k = Zs.rows(), p = Zs.cols(), off = intercept ? 1 : 0;
+  theta = start;
+  Eigen::VectorXd margin = Zs * theta, trial_margin(k), r(k), g(p), delta(p), trial(p);
+  Eigen::ArrayXd w(k);
+  auto objective = [&](const Eigen::VectorXd& th, const Eigen::VectorXd& m) {
+    double F = 0.0;
+    for (Index i = 0; i < k; ++i) F += std::log1p(std::exp(-std::abs(m[i]))) + std::max(-m[i], 0.0);
+    return F + 0.5 * l2 * th.tail(p - off).squaredNorm();
+  };
+  double F = objective(theta, margin);
+  Eigen::MatrixXd H(p, p);
+  RowMatrixXd Wz(k, p);
+  Eigen::LLT<Eigen::MatrixXd> llt;
+  bool need_h = true;
+  double prev_step = std::numeric_limits<double>::infinity();
+  iters = 0;
+  for (int it = 0; it < max_iter; ++it) {
+    for (Index i = 0; i < k; ++i) {  // r = sigma(-m), w = sigma(m) sigma(-m), without overflow
+      const double e = std::exp(-std::abs(margin[i]));
+      const double big = 1.0 / (1.0 + e), small = e / (1.0 + e);
+      r[i] = margin[i] >= 0 ? small : big;
+      w[i] = big * small;
+    }
+    g.noalias() = -(Zs.transpose() * r);
+    g.tail(p - off) += l2 * theta.tail(p - off);
+    auto refresh = [&] {
+      Wz = w.sqrt().matrix().asDiagonal() * Zs;
+      H.setZero();
+      H.selfadjointView<Eigen::Lower>().rankUpdate(Wz.transpose());
+      H.diagonal().tail(p - off).array() += l2;
+      llt.compute(H);
+      need_h = false;
+      return llt.info() == Eigen::Success;
+    };
+    if (need_h && !refresh()) return false;
+    delta = llt.solve(g);
+    double step = delta.cwiseAbs().maxCoeff();
+    if (step > 0.1 * prev_step && it > 0) {  // a reused Hessian stopped contracting: refresh it
+      if (!refresh()) return false;
+      delta = llt.solve(g);
+      step = delta.cwiseAbs().maxCoeff();
+    }
+    const double scale = 1.0 + theta.cwiseAbs().maxCoeff();
+    iters = it + 1;
+    if (!std::isfinite(step)) return false;
+    if (step <= tol * scale) {
+      theta -= delta;
+      return true;
+    }
+    const double dec = g.dot(delta);
+    double t = 1.0;
+    bool accepted = false;
+    for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
+      trial = theta - t * delta;
+      trial_margin.noalias() = Zs * trial;
+      const double Ft = objective(trial, trial_margin);
+      if (std::isfinite(Ft) && Ft <= F - 1e-4 * t * dec + 1e-13 * std::abs(F)) {
+        theta.swap(trial);
+        margin.swap(trial_margin);
+        F = Ft;
+        accepted = true;
+      }
+    }
+    if (!accepted) return false;
+    need_h = step > 1e-3 * scale;  // close to the optimum the Hessian barely moves: chord steps
+    prev_step = step;
+  }
+  return false;
 }
 
 }  // namespace
@@ -116,21 +197,38 @@ RetrainBlock retrain_subsets(const Eigen::Ref<const RowMatrixXd>& X, const Eigen
             const double ones = sc.ys.sum();
             if (ones == 0.0 || ones == static_cast<double>(k))
               subset_error(id, "the subset holds one class only, so the logistic fit does not exist");
-            GlmFit fit;
-            try {
-              fit = glm_fit(sc.Xs, sc.ys, no_vec, no_vec, start, no_mat, glm);
-            } catch (const std::exception& e) {
-              subset_error(id, e.what());
+            // The signed design: margins of the current coefficients are Zs theta.
+            const Index p = d + (intercept ? 1 : 0), off = intercept ? 1 : 0;
+            sc.Xs.resize(k, p);
+            for (Index r = 0; r < k; ++r) {
+              const double sign = sc.ys[r] > 0.5 ? 1.0 : -1.0;
+              if (intercept) sc.Xs(r, 0) = sign;
+              sc.Xs.row(r).tail(d) = sign * X.row(sc.idx[r]);
             }
-            out.n_iter[s] = fit.n_iter;
-            out.converged[s] = fit.converged ? 1 : 0;
+            int iters = 0;
+            if (!lean_logistic(sc.Xs, opt.l2, intercept, start, opt.tol, opt.max_iter, sc.theta, iters)) {
+              gather(X, y, sc);  // a step failed (or max_iter): glm_fit's safeguarded iteration decides
+              GlmFit fit;
+              try {
+                fit = glm_fit(sc.Xs, sc.ys, no_vec, no_vec, start, no_mat, glm);
+              } catch (const std::exception& e) {
+                subset_error(id, e.what());
+              }
+              sc.theta = fit.theta();
+              iters += fit.n_iter;
+              out.converged[s] = fit.converged ? 1 : 0;
+            }
+            out.n_iter[s] = iters;
+            const double b = intercept ? sc.theta[0] : 0.0;
+            const auto beta = sc.theta.tail(d);
             for (Index t = 0; t < T; ++t) {
-              const double eta = X_target.row(t).dot(fit.coef) + fit.intercept;
+              const double eta = X_target.row(t).dot(beta) + b;
               const bool one = y_target[t] > 0.5;
               margin[t] = one ? eta : -eta;
               loss[t] = glm_loss_derivs(GlmFamily::logistic, one ? 1.0 : 0.0, eta).loss;
               correct[t] = ((eta > 0.0) == one) ? 1.0 : 0.0;
             }
+            (void)off;
             break;
           }
           case RetrainModel::ridge: {
