@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import os
 import platform
 import statistics
 import sys
@@ -235,7 +236,8 @@ def main():
     info = attrib.build_info()
     header = [
         f"{_dt.date.today().isoformat()}, {cpu_model()}, {info['default_threads']} threads, core {info['core']}, "
-        f"Python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}.",
+        f"Python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}; "
+        f"load average {os.getloadavg()[0]:.1f} at the start (a shared machine: other jobs compete for the cores).",
         "",
     ]
     body: list[str] = []
