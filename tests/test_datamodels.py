@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import attrib
-from attrib.exceptions import ConvergenceWarning
+from attrib.exceptions import ConvergenceWarning, StoppedEarlyWarning
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.linear_model import Lasso, Ridge  # noqa: E402
@@ -173,3 +173,28 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     failed, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert failed == 0 and tried > 0
+
+
+def test_ctrl_c_keeps_the_targets_done(monkeypatch):
+    from attrib import _dispatch, _progress
+
+    rng = np.random.default_rng(0)
+    masks = attrib.sample_subsets(20, 60, seed=3)
+    Y = masks.bool() @ rng.normal(size=(20, 100)) + rng.normal(size=(60, 100))
+    full = attrib.datamodels(masks, Y, l1=0.05, progress=False)
+    real = _dispatch.core.lasso_at
+    calls = []
+
+    def interrupted_after_one(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_dispatch.core, "lasso_at", interrupted_after_one)
+    monkeypatch.setattr(_progress, "BLOCK_SECONDS", 1e-9)  # chunks of one block (32 targets)
+    with pytest.warns(StoppedEarlyWarning, match="32 of 100 targets"):
+        part = attrib.datamodels(masks, Y, l1=0.05, progress=False)
+    assert not part.complete
+    assert part.weights[:, :32].tobytes() == np.ascontiguousarray(full.weights[:, :32]).tobytes()
+    assert np.isnan(part.weights[:, 32:]).all()
