@@ -456,7 +456,7 @@ def retrain(
         fingerprint = learner.fingerprint
 
         def block_masks(start, count):
-            return _draw(n, count, alpha, sampler, seed, start, n_threads)
+            return _draw(n, count, alpha, sampler, seed, start, 1)  # cheap: one thread
     else:
         if not isinstance(masks, SubsetMasks):
             raise TypeError(f"masks must be SubsetMasks (see attrib.sample_subsets), got {type(masks).__name__}")
