@@ -10,4 +10,5 @@ void register_smw(pybind11::module_& m);
 void register_shapley(pybind11::module_& m);
 void register_trak(pybind11::module_& m);
 void register_metrics(pybind11::module_& m);
+void register_datamodels(pybind11::module_& m);
 }  // namespace attrib_bindings

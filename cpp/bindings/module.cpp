@@ -61,4 +61,5 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   attrib_bindings::register_shapley(m);
   attrib_bindings::register_trak(m);
   attrib_bindings::register_metrics(m);
+  attrib_bindings::register_datamodels(m);
 }

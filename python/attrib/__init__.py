@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from . import datasets, metrics  # metrics: LDS, LOO correlation, mislabel AUC, removal curves
 from ._dispatch import core as _core_module
+from ._retrain import RetrainResult, retrain  # datamodels family
 from ._version import __version__
+from .datamodels import DatamodelResult, SubsetMasks, data_fingerprint, datamodels, sample_subsets  # datamodels family
 from .exceptions import (
     AttribWarning,
     ConvergenceWarning,
@@ -63,6 +65,14 @@ __all__ = [
     "SelectionResult",
     "metrics",
     "select",
+    # datamodels (attrib.datamodels)
+    "DatamodelResult",
+    "RetrainResult",
+    "SubsetMasks",
+    "data_fingerprint",
+    "datamodels",
+    "retrain",
+    "sample_subsets",
 ]
 
 

@@ -7,6 +7,7 @@ import numpy
 import numpy.typing
 import typing
 __all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'fingerprint', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MaskDesign', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'retrain_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -554,6 +555,21 @@ class CorrelationKind:
     spearman: typing.ClassVar[CorrelationKind]
     @typing.overload
     def __eq__(self, other: CorrelationKind) -> bool:
+class SubsetSampler:
+    """
+    How a datamodel subset is drawn.
+    
+    Members:
+    
+      fixed
+    
+      bernoulli
+    """
+    __members__: typing.ClassVar[dict[str, SubsetSampler]]
+    bernoulli: typing.ClassVar[SubsetSampler]
+    fixed: typing.ClassVar[SubsetSampler]
+    @typing.overload
+    def __eq__(self, other: SubsetSampler) -> bool:
         ...
     @typing.overload
     def __eq__(self, other: typing.Any) -> bool:
@@ -570,6 +586,7 @@ class CorrelationKind:
         ...
     @typing.overload
     def __ne__(self, other: CorrelationKind) -> bool:
+    def __ne__(self, other: SubsetSampler) -> bool:
         ...
     @typing.overload
     def __ne__(self, other: typing.Any) -> bool:
@@ -585,6 +602,173 @@ class CorrelationKind:
         ...
     @property
     def value(self) -> int:
+        ...
+class RetrainModel:
+    """
+    A built-in learner of retrain.
+    
+    Members:
+    
+      logistic
+    
+      ridge
+    
+      knn
+    """
+    __members__: typing.ClassVar[dict[str, RetrainModel]]
+    knn: typing.ClassVar[RetrainModel]
+    logistic: typing.ClassVar[RetrainModel]
+    ridge: typing.ClassVar[RetrainModel]
+    @typing.overload
+    def __eq__(self, other: RetrainModel) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: RetrainModel) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class RetrainOptions:
+    """
+    Settings of retrain_subsets.
+    """
+    fit_intercept: bool
+    model: RetrainModel
+    def __init__(self, **kwargs) -> None:
+        ...
+    @property
+    def k(self) -> int:
+        ...
+    @k.setter
+    def k(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def l2(self) -> float:
+        ...
+    @l2.setter
+    def l2(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_iter(self) -> int:
+        ...
+    @max_iter.setter
+    def max_iter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_classes(self) -> int:
+        ...
+    @n_classes.setter
+    def n_classes(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_threads(self) -> int:
+        ...
+    @n_threads.setter
+    def n_threads(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def tol(self) -> float:
+        ...
+    @tol.setter
+    def tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class LassoOptions:
+    """
+    Settings of the lasso kernels.
+    """
+    early_stop: bool
+    def __init__(self, **kwargs) -> None:
+        ...
+    @property
+    def eps(self) -> float:
+        ...
+    @eps.setter
+    def eps(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_sweeps(self) -> int:
+        ...
+    @max_sweeps.setter
+    def max_sweeps(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def min_lambdas(self) -> int:
+        ...
+    @min_lambdas.setter
+    def min_lambdas(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_lambdas(self) -> int:
+        ...
+    @n_lambdas.setter
+    def n_lambdas(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_threads(self) -> int:
+        ...
+    @n_threads.setter
+    def n_threads(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def patience(self) -> int:
+        ...
+    @patience.setter
+    def patience(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def tol(self) -> float:
+        ...
+    @tol.setter
+    def tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class MaskDesign:
+    """
+    Some rows of a packed mask matrix as a dense design (and its standardised Gram matrix).
+    """
+    def __init__(self, masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], n: typing.SupportsInt | typing.SupportsIndex, rows: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], gram: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def cols(self) -> int:
+        ...
+    @property
+    def count(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def has_gram(self) -> bool:
+        ...
+    @property
+    def mu(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def rows(self) -> int:
+        ...
+    @property
+    def sigma(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
 def _cholesky_downdate(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
@@ -610,11 +794,18 @@ def default_num_threads() -> int:
     """
     Threads a kernel uses when not told: the OpenMP default (OMP_NUM_THREADS, threadpoolctl).
     """
+def draw_subsets(seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, sampler: SubsetSampler, alpha: typing.SupportsFloat | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]"]:
+    """
+    Packed masks of subsets first_id .. first_id + count - 1 (count x ceil(n / 8) uint8).
+    """
 def evaluate_subsets(data: UtilityData, params: UtilityParams, seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex, cancel: CancelToken | None = None) -> typing.Any:
     ...
 def fingerprint(a: numpy.ndarray, n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[int, int]:
     """
     128-bit checksum (two ints) of a C-contiguous array's bytes, the same for any thread count: the in-place edit check of results that read their training data again.
+def fixed_subset_size(n: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex) -> int:
+    """
+    Points in a fixed-size subset: floor(alpha n + 0.5).
     """
 def glm_exact_block_rows(n: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
@@ -652,6 +843,10 @@ def lds_targets(masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, 
     """
     Per-target Spearman of the additive prediction with the outputs (NaN where undefined).
     """
+def lasso_at(design: MaskDesign, Y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], lambdas: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], warm: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], options: LassoOptions, cancel: CancelToken | None = None) -> typing.Any:
+    ...
+def lasso_path(train: MaskDesign, Y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], val: MaskDesign, Y_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], options: LassoOptions, cancel: CancelToken | None = None) -> typing.Any:
+    ...
 def linear_dfbeta(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     ...
 def linear_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], alpha: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, with_dfbeta: bool = False, form: LinearForm = LinearForm.automatic) -> tuple:
@@ -688,6 +883,10 @@ def trak_solve(chol: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 
     ...
 def trak_topk_update(tile: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], r0: typing.SupportsInt | typing.SupportsIndex, hi_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"], hi_idx: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, n]", "flags.writeable", "flags.c_contiguous"], lo_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"], lo_idx: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, n]", "flags.writeable", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
+def retrain_subsets(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_target: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_target: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], first_id: typing.SupportsInt | typing.SupportsIndex, start: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], knn_order: typing.Annotated[numpy.typing.NDArray[numpy.int32], "[m, n]", "flags.c_contiguous"], options: RetrainOptions, cancel: CancelToken | None = None) -> typing.Any:
+    """
+    (margin, loss, correct, n_iter, converged) of one model per mask row, or None if cancelled.
+    """
 def utility_metrics(model: UtilityModel) -> list[UtilityMetric]:
     """
     The metrics a model is scored by, its default first.
@@ -699,6 +898,7 @@ def walk_permutations(data: UtilityData, params: UtilityParams, seed: typing.Sup
 GLM_LOSS_TEST_TILE: int = 64
 GLM_LOSS_TRAIN_TILE: int = 256
 LDS_TARGET_TILE: int = 32
+LASSO_BLOCK_TARGETS: int = 32
 LEVERAGE_ONE_TOL: float = 1e-10
 TRAK_ROW_TILE: int = 256
 _isa: str = 'baseline'

@@ -34,7 +34,9 @@ inline std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c
 enum class RandomStream : std::uint32_t {
   kPermutation = 1,  ///< Monte Carlo permutations (Shapley, Beta-Shapley)
   kSubset = 2,       ///< Bernoulli(1/2) subsets (Banzhaf / MSR)
-  kBootstrap = 16,   ///< bootstrap resamples of per-target metrics (attrib.metrics); 16, clear of the samplers'
+  kDatamodelFixed = 3,      ///< datamodel subsets of a fixed size (datamodels.hpp)
+  kDatamodelBernoulli = 4,  ///< datamodel Bernoulli(alpha) subsets (datamodels.hpp)
+  kBootstrap = 16,          ///< bootstrap resamples of per-target metrics (attrib.metrics)
 };
 
 /// The sequence of 32-bit words for one (seed, stream, id): key = seed, counter =
