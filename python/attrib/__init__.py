@@ -23,6 +23,7 @@ from .exceptions import (
     UtilityError,
 )
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
+from .glm_multinomial import MultinomialGroupResult, MultinomialLOOResult  # softmax regression (issue 10)
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
 from .shapley import ShapleyResult, data_shapley, knn_shapley
@@ -54,6 +55,9 @@ __all__ = [
     "TopKInfluence",
     "glm_loo",
     "influence",
+    # multinomial (softmax) regression in glm_loo / influence (attrib.glm_multinomial)
+    "MultinomialGroupResult",
+    "MultinomialLOOResult",
 ]
 
 
