@@ -224,15 +224,31 @@ MultinomialFit multinomial_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eig
                             std::string(off ? " (with each other or with the intercept)" : "") +
                             " or the fit separates the classes; use a penalty (C < inf)");
   };
+  // Near the optimum a Hessian from an earlier iterate still contracts fast (chord steps), so
+  // trial passes there skip the O(n (K p)^2) Hessian; it is refreshed when the steps stop
+  // shrinking tenfold, and computed in the trial that the contraction seen predicts to be the last.
+  bool chord = false;  // llt factors a Hessian from an earlier iterate
+  double prev_step = std::numeric_limits<double>::infinity();
   for (int it = 0; it < options.max_iter; ++it) {
     if (check_separation && cur.not_separated == 0)
       throw std::domain_error("perfect separation: a linear function of X classifies every training row correctly, "
                               "so the unpenalised coefficients are infinite; use a penalty (C < inf)");
-    if (!cur.has_hessian) pass(theta, true, cur, prob);
-    llt.compute(cur.H);
-    if (llt.info() != Eigen::Success) throw_singular();
-    const Eigen::VectorXd delta = llt.solve(cur.g);
-    const double step = glm_detail::max_abs(delta), scale = 1.0 + glm_detail::max_abs(theta);
+    if (!chord) {
+      if (!cur.has_hessian) pass(theta, true, cur, prob);
+      llt.compute(cur.H);
+      if (llt.info() != Eigen::Success) throw_singular();
+    }
+    Eigen::VectorXd delta = llt.solve(cur.g);
+    double step = glm_detail::max_abs(delta);
+    const double scale = 1.0 + glm_detail::max_abs(theta);
+    if (chord && !(step <= 0.1 * prev_step)) {  // the old Hessian no longer contracts fast
+      pass(theta, true, cur, prob);
+      llt.compute(cur.H);
+      if (llt.info() != Eigen::Success) throw_singular();
+      chord = false;
+      delta = llt.solve(cur.g);
+      step = glm_detail::max_abs(delta);
+    }
     fit.n_iter = it + 1;
     fit.step_max = step;
     if (step <= tol * scale) {
@@ -241,15 +257,19 @@ MultinomialFit multinomial_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eig
         theta -= delta;
         pass(theta, true, cur, prob);
       }
-      break;
+      break;  // a chord iterate gets its exact Hessian below
     }
+    const bool next_converged = std::isfinite(prev_step) && step * (step / prev_step) <= tol * scale;
+    const bool next_chord = step <= 1e-3 * scale && !next_converged;
     const double dec = cur.g.dot(delta);
     const bool near = glm_detail::in_quadratic_region(dec, cur.F, step, scale);
-    double t = 1.0;
+    double t = 1.0, t_taken = 0.0;
     bool accepted = false;
     for (int ls = 0; ls < 50 && !accepted; ++ls, t *= 0.5) {
       const Eigen::VectorXd theta_t = theta - t * delta;
-      pass(theta_t, ls == 0, trial, prob_t);  // the full step is almost always taken: its Hessian at once
+      t_taken = t;
+      // The full step is almost always taken: its Hessian at once (unless the next step is a chord step).
+      pass(theta_t, ls == 0 && !next_chord, trial, prob_t);
       if (std::isfinite(trial.F) && (near || trial.F <= cur.F - 1e-4 * t * dec + 1e-13 * std::abs(cur.F))) {
         theta = theta_t;
         std::swap(cur, trial);
@@ -258,6 +278,8 @@ MultinomialFit multinomial_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eig
       }
     }
     if (!accepted) break;  // no decrease possible: at the rounding floor, or stuck; reported via converged
+    chord = next_chord && t_taken == 1.0;
+    prev_step = step;
   }
   if (!cur.has_hessian) pass(theta, true, cur, prob);
   if (check_separation && cur.not_separated == 0)
