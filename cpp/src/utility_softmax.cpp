@@ -65,7 +65,10 @@ class SoftmaxWalker final : public LinearModelWalker {
     Z_.row(k_).tail(data_.d) = X_.row(i);
     lab_[k_] = c;
     ++k_;
-    if (count_[static_cast<std::size_t>(c)]++ == 0) add_class(c);
+    if (count_[static_cast<std::size_t>(c)]++ == 0)
+      add_class(c);
+    else if (factor_valid_)
+      add_newest_to_factor();
     if (active_.size() < 2) return constant_score();
     newton();
     return test_score();
@@ -93,6 +96,25 @@ class SoftmaxWalker final : public LinearModelWalker {
     active_.insert(active_.begin() + at, c);
     for (Index a = 0; a <= A; ++a) pos_[static_cast<std::size_t>(active_[a])] = a;
     factor_valid_ = false;
+  }
+
+  // The newest row's Hessian term at the current iterate, cs (B kron z)(B kron z)^T with
+  // B = diag(sqrt(pi)) - pi sqrt(pi)^T, added to the kept factor by A rank-one updates (O(A P^2),
+  // against O(P^3) to refactor); the other rows' terms stay where they were computed.
+  void add_newest_to_factor() {
+    const Index A = T_.rows(), P = A * p_;
+    const auto z = Z_.row(k_ - 1);
+    Eigen::VectorXd eta = T_ * z.transpose();
+    eta.array() -= eta.maxCoeff();
+    Eigen::VectorXd pi = eta.array().exp().matrix();
+    pi /= pi.sum();
+    const Eigen::VectorXd sq = pi.cwiseSqrt();
+    const double rc = std::sqrt(loss_scale());
+    Eigen::VectorXd u(P);
+    for (Index c = 0; c < A; ++c) {
+      for (Index a = 0; a < A; ++a) u.segment(a * p_, p_) = (rc * ((a == c ? sq[a] : 0.0) - pi[a] * sq[c])) * z.transpose();
+      llt_.rankUpdate(u, 1.0);
+    }
   }
 
   double constant_score() const {
@@ -213,8 +235,10 @@ class SoftmaxWalker final : public LinearModelWalker {
       T_.swap(T_trial);
       f = evaluate(T_, prob, &g);
       fresh = false;
-      if (a < 1.0 || size > 0.1 * previous || (!std::isfinite(previous) && factored_k_ * 10 < k_ * 9)) {
-        // Slow contraction, a damped step, or a factor from a much smaller prefix: rebuild here.
+      if (a < 1.0 || size > 0.5 * previous) {
+        // A damped step or steps that stop halving: rebuild here. (A rebuild, O(k P^2 + P^3),
+        // costs hundreds of chord steps, O(k d A + P^2) each, so a factor is kept while its steps
+        // still shrink by half.)
         rebuild(T_, prob);
         f = evaluate(T_, prob, &g);
         fresh = true;
