@@ -513,7 +513,7 @@ def data_shapley(
           majority class (TMC-Shapley's baseline); a subset with one class predicts that class
           (log-loss: probability (k1 + 1) / (k + 2)). With K > 2 classes: multinomial (softmax)
           regression, each prefix fitted as scikit-learn fits it, on the classes it holds (the
-          others get probability 0, clipped to 1e-16 by the log-loss as in scikit-learn's
+          others get probability 0, clipped to the float64 epsilon by the log-loss as in scikit-learn's
           ``log_loss``; a prefix with two classes is binary logistic regression with ``C``); the
           empty set predicts the test majority (log-loss: 1 / K), a one-class prefix its class
           (log-loss: the Laplace estimate (k_c + 1) / (k + K)).
