@@ -30,6 +30,7 @@ before anything is printed.
     python bench/bench_glm.py            # full run (~3 min), updates the bench_glm.py section of bench/RESULTS.md
     python bench/bench_glm.py --quick    # smoke run, smaller sizes, does not touch RESULTS.md
     python bench/bench_glm.py --scaling-only --sizes 20000,100000   # the scaling table alone
+    python bench/bench_glm.py --multiclass-only   # multinomial LOO and Shapley (issue 10), its own section
 
 Timings are taken twice: with every thread by wall clock, and with one thread (attrib and the
 peers' BLAS) by this process's CPU time, which other load on a shared machine disturbs far less.
@@ -641,7 +642,27 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--accuracy-only", action="store_true", help="only the accuracy tables (all threads); does not touch RESULTS.md"
     )
+    ap.add_argument(
+        "--multiclass-only",
+        action="store_true",
+        help="only the multinomial section (bench/_bench_glm_multiclass.py); writes its own RESULTS.md section",
+    )
     args = ap.parse_args(argv)
+    if args.multiclass_only:  # issue 10: softmax regression (its own section of RESULTS.md)
+        import _bench_glm_multiclass as mc
+
+        env = environment()
+        print("\n".join(env), flush=True)
+        peer = os.environ.get("PYDVL_PYTHON", str(mc.PEER_ENV / "bin" / "python"))
+        lines = mc.main(args.quick, peer)
+        print("\n".join(lines))
+        if not args.quick:
+            heading = SECTION + " --multiclass-only"
+            write_section(
+                heading, ["`python bench/bench_glm.py --multiclass-only`", ""] + [f"- {e}" for e in env] + [""] + lines
+            )
+            print(f"\nwrote the {heading!r} section of {RESULTS_PATH}")
+        return 0
     if args.sizes:
         sizes = tuple(int(v) for v in args.sizes.split(","))
     else:

@@ -11,7 +11,15 @@ import pytest
 
 import attrib
 
-MODULES = ["attrib", "attrib.linear", "attrib.glm", "attrib.shapley", "attrib.results", "attrib.datasets"]
+MODULES = [
+    "attrib",
+    "attrib.linear",
+    "attrib.glm",
+    "attrib.glm_multinomial",
+    "attrib.shapley",
+    "attrib.results",
+    "attrib.datasets",
+]
 MODULES.append("attrib.trak")  # the TRAK family
 MODULES += ["attrib.metrics", "attrib.selection"]
 

@@ -6,6 +6,7 @@
 namespace attrib_bindings {
 void register_linear(pybind11::module_& m);
 void register_glm(pybind11::module_& m);
+void register_glm_multinomial(pybind11::module_& m);
 void register_smw(pybind11::module_& m);
 void register_shapley(pybind11::module_& m);
 void register_trak(pybind11::module_& m);

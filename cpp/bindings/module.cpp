@@ -58,6 +58,7 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   attrib_bindings::register_smw(m);
   attrib_bindings::register_linear(m);
   attrib_bindings::register_glm(m);
+  attrib_bindings::register_glm_multinomial(m);
   attrib_bindings::register_shapley(m);
   attrib_bindings::register_trak(m);
   attrib_bindings::register_metrics(m);

@@ -258,6 +258,7 @@ class LogisticWalker final : public LinearModelWalker {
 }  // namespace
 
 std::unique_ptr<UtilityWalker> make_logistic_walker(const UtilityData& data, const UtilityParams& params) {
+  if (params.n_classes > 2) return make_softmax_walker(data, params);  // K classes: utility_softmax.cpp
   return std::make_unique<LogisticWalker>(data, params);
 }
 

@@ -25,6 +25,7 @@ from .exceptions import (
     UtilityError,
 )
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
+from .glm_multinomial import MultinomialGroupResult, MultinomialLOOResult  # softmax regression (issue 10)
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
 from .results import AttributionResult
 from .selection import SelectionResult, select  # DsDm data selection
@@ -73,6 +74,9 @@ __all__ = [
     "datamodels",
     "retrain",
     "sample_subsets",
+    # multinomial (softmax) regression in glm_loo / influence (attrib.glm_multinomial)
+    "MultinomialGroupResult",
+    "MultinomialLOOResult",
 ]
 
 

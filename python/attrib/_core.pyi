@@ -8,6 +8,7 @@ import numpy.typing
 import typing
 __all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'fingerprint', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
 __all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MaskDesign', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'retrain_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'MultinomialFit', 'MultinomialFitOptions', 'MultinomialStep', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'multinomial_exact_block_rows', 'multinomial_exact_loo', 'multinomial_fit', 'multinomial_group_step', 'multinomial_loo_rows', 'multinomial_loss_change', 'multinomial_loss_change_topk', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -304,6 +305,144 @@ class GlmFit:
         ...
     @property
     def objective(self) -> float:
+        ...
+    @property
+    def rcond(self) -> float:
+        ...
+    @property
+    def step_max(self) -> float:
+        ...
+class MultinomialStep:
+    """
+    Which step multinomial_loo_rows forms.
+    
+    Members:
+    
+      newton
+    
+      influence
+    """
+    __members__: typing.ClassVar[dict[str, MultinomialStep]]
+    influence: typing.ClassVar[MultinomialStep]
+    newton: typing.ClassVar[MultinomialStep]
+    @typing.overload
+    def __eq__(self, other: MultinomialStep) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: MultinomialStep) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class MultinomialFitOptions:
+    """
+    Settings of multinomial_fit; fields set by name.
+    """
+    fit_intercept: bool
+    polish: bool
+    def __init__(self, **kwargs) -> None:
+        ...
+    @property
+    def l2(self) -> float:
+        ...
+    @l2.setter
+    def l2(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def max_iter(self) -> int:
+        ...
+    @max_iter.setter
+    def max_iter(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_classes(self) -> int:
+        ...
+    @n_classes.setter
+    def n_classes(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def n_threads(self) -> int:
+        ...
+    @n_threads.setter
+    def n_threads(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def tol(self) -> float:
+        ...
+    @tol.setter
+    def tol(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+class MultinomialFit:
+    """
+    A fitted multinomial model (private; see attrib.glm_loo).
+    """
+    def __getstate__(self) -> tuple[int, int, bool, float, typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"], float, float, float, int, bool, float]:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
+    @property
+    def chol(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
+    @property
+    def coef(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
+    @property
+    def converged(self) -> bool:
+        ...
+    @property
+    def fit_intercept(self) -> bool:
+        ...
+    @property
+    def gauge(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def grad_max(self) -> float:
+        ...
+    @property
+    def hess_inv(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+        ...
+    @property
+    def intercept(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+        ...
+    @property
+    def l2(self) -> float:
+        ...
+    @property
+    def n_classes(self) -> int:
+        ...
+    @property
+    def n_iter(self) -> int:
+        ...
+    @property
+    def objective(self) -> float:
+        ...
+    @property
+    def prob(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
         ...
     @property
     def rcond(self) -> float:
@@ -859,6 +998,22 @@ def max_threads() -> int:
     """
     The most threads a kernel starts; larger requests are capped.
     """
+def multinomial_exact_block_rows(n: typing.SupportsInt | typing.SupportsIndex, n_classes: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Rows multinomial_exact_loo solves together (split row lists into multiples of it).
+    """
+def multinomial_exact_loo(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: MultinomialFit, rows: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], max_iter: typing.SupportsInt | typing.SupportsIndex, tol: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.bool]]:
+    ...
+def multinomial_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], start: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], options: MultinomialFitOptions) -> MultinomialFit:
+    ...
+def multinomial_group_step(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: MultinomialFit, offsets: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, numpy.typing.NDArray[numpy.bool]]:
+    ...
+def multinomial_loo_rows(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: MultinomialFit, step: MultinomialStep, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.bool], numpy.typing.NDArray[numpy.float64]]:
+    ...
+def multinomial_loss_change(X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: MultinomialFit, D: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
+    ...
+def multinomial_loss_change_topk(X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: MultinomialFit, D: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], k: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, typing.Any, typing.Any]:
+    ...
 def philox4x32_10(ctr: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(4)"], key: typing.Annotated[collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], "FixedSize(2)"]) -> typing.Annotated[list[int], "FixedSize(4)"]:
     """
     One Philox4x32-10 block (for the known-answer tests).

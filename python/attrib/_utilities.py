@@ -192,8 +192,9 @@ def _class_codes(y, y_test, n, m):
 
 def _logistic(core, params, X, y, X_test, y_test, *, C, **_):
     yt, classes, codes, test_codes = _class_codes(y, y_test, X.shape[0], X_test.shape[0])
-    if classes.size != 2:
-        raise ValueError(f"the logistic utility needs exactly 2 classes in y, got {classes.size}")
+    # Two classes: binary logistic regression; K > 2: softmax regression (the core's softmax
+    # walker, utility_softmax.cpp), each prefix fitted on the classes it holds, as scikit-learn does.
+    params.n_classes = int(classes.size)
     if (test_codes < 0).any():
         i = int(np.argmax(test_codes < 0))
         raise ValueError(f"y_test holds a label absent from y (index {i}: {yt[i]!r})")

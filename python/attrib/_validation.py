@@ -221,6 +221,7 @@ def check_binary_labels(y, name: str, n: int, *, classes=None) -> tuple[np.ndarr
             raise ValueError(
                 f"{name} must hold exactly two classes for family='logistic', got {classes.size} ({shown}"
                 f"{', ...' if classes.size > 5 else ''})"
+                + ("; for more classes use family='multinomial'" if classes.size > 2 else "")
             )
     bad = ~np.isin(arr, classes)
     if bad.any():

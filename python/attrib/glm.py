@@ -61,6 +61,7 @@ from ._validation import (
     resolve_n_jobs,
 )
 from .exceptions import ConvergenceWarning, IllConditionedWarning, NotAtOptimumWarning
+from .glm_multinomial import MultinomialLOOResult, is_multinomial, multinomial_loo
 from .results import AttributionResult
 
 __all__ = ["GLMGroupResult", "GLMLOOResult", "TopKInfluence", "glm_loo", "influence"]
@@ -84,7 +85,9 @@ _NO_HESSIAN = np.empty((0, 0))
 # ------------------------------------------------------------------------------- arguments
 def _check_family(family) -> str:
     if not isinstance(family, str) or family not in FAMILIES:
-        raise ValueError(f"family must be one of {sorted(FAMILIES)} or a fitted scikit-learn estimator, got {family!r}")
+        raise ValueError(
+            f"family must be one of {sorted((*FAMILIES, 'multinomial'))} or a fitted scikit-learn estimator, got {family!r}"
+        )
     return family
 
 
@@ -502,8 +505,8 @@ def glm_loo(
     offset=None,
     n_jobs=None,
     max_iter=100,
-) -> GLMLOOResult:
-    """Leave-one-out coefficients of a logistic, Poisson or Gaussian GLM, without refitting.
+) -> GLMLOOResult | MultinomialLOOResult:
+    """Leave-one-out coefficients of a logistic, multinomial, Poisson or Gaussian GLM, without refitting.
 
     Parameters
     ----------
@@ -516,8 +519,15 @@ def glm_loo(
         from a QR factorisation: n x n instead of d x d, the same solutions).
     y : array-like of shape (n_samples,)
         Logistic: any two classes (the larger one is 1, as in scikit-learn). Poisson: non-negative
-        (non-integer rates are allowed). Gaussian: any real numbers.
-    family : {"logistic", "poisson", "gaussian"} or a fitted scikit-learn estimator
+        (non-integer rates are allowed). Gaussian: any real numbers. Multinomial: any K >= 2
+        classes (``numpy.unique`` order, as scikit-learn's ``classes_``).
+    family : {"logistic", "multinomial", "poisson", "gaussian"} or a fitted scikit-learn estimator
+        ``"multinomial"``: softmax regression, scikit-learn's multiclass ``LogisticRegression(C)``
+        (K coefficient vectors, unpenalised intercepts summing to zero); the result is a
+        :class:`attrib.glm_multinomial.MultinomialLOOResult` with ``dcoef`` of shape
+        (n, K, n_params) (see :mod:`attrib.glm_multinomial`; ``offset`` is not supported, and a
+        row that is the only one of its class has an undefined leave-one-out, NaN with a warning).
+        A fitted multiclass ``LogisticRegression`` selects it too.
         A fitted ``LogisticRegression``, ``PoissonRegressor``, ``Ridge`` or ``LinearRegression``
         supplies the family, ``C`` and ``fit_intercept`` (``C`` and ``fit_intercept`` given here are
         then ignored) and a starting point; ``X``, ``y`` and ``sample_weight`` must be what it was
@@ -609,6 +619,22 @@ def glm_loo(
     if refine_by not in ("hat", "cooks_distance"):
         raise ValueError(f"refine_by must be 'hat' or 'cooks_distance', got {refine_by!r}")
     max_iter = check_positive(max_iter, "max_iter", integer=True)
+    if is_multinomial(family):  # softmax regression: attrib.glm_multinomial
+        return multinomial_loo(
+            X,
+            y,
+            family,
+            C,
+            sample_weight,
+            fit_intercept,
+            method,
+            refine=refine,
+            refine_by=refine_by,
+            offset=offset,
+            n_jobs=n_jobs,
+            max_iter=max_iter,
+            explicit=explicit,
+        )
     prob, start = _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset)
     core = _dispatch.core
     # Exact leave-one-out of every row, or of rows the caller named, needs the fit at the rounding

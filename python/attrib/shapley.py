@@ -1005,7 +1005,12 @@ def data_shapley(
           classes, scored by "accuracy" (default) or "neg_log_loss"; warm-started Newton run to a
           tight tolerance, so every prefix is the real fit. The empty set predicts the test set's
           majority class (TMC-Shapley's baseline); a subset with one class predicts that class
-          (log-loss: probability (k1 + 1) / (k + 2)).
+          (log-loss: probability (k1 + 1) / (k + 2)). With K > 2 classes: multinomial (softmax)
+          regression, each prefix fitted as scikit-learn fits it, on the classes it holds (the
+          others get probability 0, clipped to the float64 epsilon by the log-loss as in scikit-learn's
+          ``log_loss``; a prefix with two classes is binary logistic regression with ``C``); the
+          empty set predicts the test majority (log-loss: 1 / K), a one-class prefix its class
+          (log-loss: the Laplace estimate (k_c + 1) / (k + K)).
         - "knn": test accuracy of ``KNeighborsClassifier(k)`` (uniform weights, Euclidean; vote ties
           to the smallest label, distance ties to the lower training index); a subset with fewer
           than k points votes with all of them; the empty set predicts the test majority class.
@@ -1132,7 +1137,7 @@ def data_shapley(
         non-finite reals, ``truncation_burn_in`` outside [0, 1], ``n_jobs == 0``); nothing would
         stop the run; an unknown ``utility``, ``semivalue`` or ``metric``; antithetic sampling
         with Banzhaf or an odd ``block_size``; bad arrays (empty, NaN, shapes that disagree);
-        labels unusable by the utility (logistic: not two classes, or test labels absent from
+        labels unusable by the utility (logistic: fewer than two classes, or test labels absent from
         ``y``); a constant ``y_test`` with R^2; an estimator without ``empty_score``; a
         ``checkpoint`` to resume that was written for other data, seed or options, or that is
         truncated or corrupted; ``resume`` or ``checkpoint_every`` without ``checkpoint``.

@@ -50,7 +50,7 @@ struct UtilityParams {
   double newton_tol = 1e-12;  ///< logistic: stop Newton when the step is below this (relative, max norm)
   int max_newton_iter = 100;
   Index k = 5;                ///< knn: neighbours
-  Index n_classes = 2;        ///< knn: labels are codes 0..n_classes-1
+  Index n_classes = 2;        ///< knn, logistic: labels are codes 0..n_classes-1 (logistic > 2: softmax)
 };
 
 /// The metrics `model` can be scored by, its default first.
@@ -101,5 +101,7 @@ std::unique_ptr<UtilityWalker> make_walker(const UtilityData& data, const Utilit
 std::unique_ptr<UtilityWalker> make_ridge_walker(const UtilityData& data, const UtilityParams& params);
 std::unique_ptr<UtilityWalker> make_logistic_walker(const UtilityData& data, const UtilityParams& params);
 std::unique_ptr<UtilityWalker> make_knn_walker(const UtilityData& data, const UtilityParams& params);
+/// The logistic utility on n_classes > 2 classes (softmax regression; utility_softmax.cpp).
+std::unique_ptr<UtilityWalker> make_softmax_walker(const UtilityData& data, const UtilityParams& params);
 
 }  // namespace attrib
