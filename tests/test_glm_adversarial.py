@@ -182,3 +182,24 @@ def test_more_features_than_rows_equals_scikit_learn_and_its_refits():
         e = LogisticRegression(C=0.5, solver="newton-cholesky", tol=1e-12, max_iter=200).fit(X[keep], y[keep])
         loo = np.concatenate([e.intercept_, e.coef_[0]])
         np.testing.assert_allclose(r.params_ - r.dcoef[i], loo, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("shift", [1e8, -1e10])
+def test_multinomial_translation_of_X_leaves_every_answer_in_place(shift):
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(150, 3))
+    y = np.argmax(X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(150, 3)), axis=1)
+    Xt, yt = X[:10], y[:10]
+    Xs = X + shift
+    Xr, Xtr = Xs - shift, (Xt + shift) - shift
+    a = attrib.glm_loo(Xr, y, family="multinomial", refine=2)
+    c = attrib.glm_loo(Xs, y, family="multinomial", refine=2)
+    np.testing.assert_allclose(c.coef_, a.coef_, rtol=1e-8)
+    moved = a.intercept_ - shift * a.coef_.sum(axis=1)
+    assert np.max(np.abs(c.intercept_ - moved)) <= 1e-8 * abs(shift) * np.abs(a.coef_).max()
+    assert _rel(c.dcoef[..., 1:], a.dcoef[..., 1:]) < 1e-7
+    for name in ("hat", "cooks_distance", "loo_linear_predictor"):
+        assert _rel(getattr(c, name), getattr(a, name)) < 1e-7, name
+    assert _rel(c.influence(Xt + shift, yt), a.influence(Xtr, yt)) < 1e-7
+    g_c, g_a = c.group_loo(np.arange(150) % 4), a.group_loo(np.arange(150) % 4)
+    assert _rel(g_c.dcoef[..., 1:], g_a.dcoef[..., 1:]) < 1e-7

@@ -6,9 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'fingerprint', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
-__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MaskDesign', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'philox4x32_10', 'random_permutations', 'random_subsets', 'retrain_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
-__all__: list[str] = ['CancelToken', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LEVERAGE_ONE_TOL', 'LinearFit', 'LinearForm', 'MultinomialFit', 'MultinomialFitOptions', 'MultinomialStep', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'cpu_supports_x86_64_v3', 'default_num_threads', 'evaluate_subsets', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'multinomial_exact_block_rows', 'multinomial_exact_loo', 'multinomial_fit', 'multinomial_group_step', 'multinomial_loo_rows', 'multinomial_loss_change', 'multinomial_loss_change_topk', 'philox4x32_10', 'random_permutations', 'random_subsets', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MaskDesign', 'MultinomialFit', 'MultinomialFitOptions', 'MultinomialStep', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fingerprint', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'multinomial_exact_block_rows', 'multinomial_exact_loo', 'multinomial_fit', 'multinomial_group_step', 'multinomial_loo_rows', 'multinomial_loss_change', 'multinomial_loss_change_topk', 'philox4x32_10', 'random_permutations', 'random_subsets', 'retrain_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -694,6 +692,38 @@ class CorrelationKind:
     spearman: typing.ClassVar[CorrelationKind]
     @typing.overload
     def __eq__(self, other: CorrelationKind) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: CorrelationKind) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
 class SubsetSampler:
     """
     How a datamodel subset is drawn.
@@ -724,7 +754,6 @@ class SubsetSampler:
     def __int__(self) -> int:
         ...
     @typing.overload
-    def __ne__(self, other: CorrelationKind) -> bool:
     def __ne__(self, other: SubsetSampler) -> bool:
         ...
     @typing.overload
@@ -942,6 +971,7 @@ def evaluate_subsets(data: UtilityData, params: UtilityParams, seed: typing.Supp
 def fingerprint(a: numpy.ndarray, n_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[int, int]:
     """
     128-bit checksum (two ints) of a C-contiguous array's bytes, the same for any thread count: the in-place edit check of results that read their training data again.
+    """
 def fixed_subset_size(n: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex) -> int:
     """
     Points in a fixed-size subset: floor(alpha n + 0.5).
@@ -978,14 +1008,14 @@ def knn_test_chunk(n: typing.SupportsInt | typing.SupportsIndex) -> int:
     """
     Test points per accumulation chunk of knn_shapley_accumulate for n training points.
     """
-def lds_targets(masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], n_train: typing.SupportsInt | typing.SupportsIndex, scores: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], outputs: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], t_begin: typing.SupportsInt | typing.SupportsIndex, t_end: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
-    """
-    Per-target Spearman of the additive prediction with the outputs (NaN where undefined).
-    """
 def lasso_at(design: MaskDesign, Y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], lambdas: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], warm: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], options: LassoOptions, cancel: CancelToken | None = None) -> typing.Any:
     ...
 def lasso_path(train: MaskDesign, Y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], val: MaskDesign, Y_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], options: LassoOptions, cancel: CancelToken | None = None) -> typing.Any:
     ...
+def lds_targets(masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], n_train: typing.SupportsInt | typing.SupportsIndex, scores: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], outputs: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], t_begin: typing.SupportsInt | typing.SupportsIndex, t_end: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
+    """
+    Per-target Spearman of the additive prediction with the outputs (NaN where undefined).
+    """
 def linear_dfbeta(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     ...
 def linear_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], alpha: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, with_dfbeta: bool = False, form: LinearForm = LinearForm.automatic) -> tuple:
@@ -1022,6 +1052,10 @@ def random_permutations(seed: typing.SupportsInt | typing.SupportsIndex, first_i
     ...
 def random_subsets(seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]"]:
     ...
+def retrain_subsets(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_target: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_target: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], first_id: typing.SupportsInt | typing.SupportsIndex, start: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], knn_order: typing.Annotated[numpy.typing.NDArray[numpy.int32], "[m, n]", "flags.c_contiguous"], options: RetrainOptions, cancel: CancelToken | None = None) -> typing.Any:
+    """
+    (margin, loss, correct, n_iter, converged) of one model per mask row, or None if cancelled.
+    """
 def subset_predictions(masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], n_train: typing.SupportsInt | typing.SupportsIndex, scores: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], t_begin: typing.SupportsInt | typing.SupportsIndex, t_end: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     """
     Additive predictions masks @ scores[:, t_begin:t_end] from packed masks.
@@ -1038,10 +1072,6 @@ def trak_solve(chol: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 
     ...
 def trak_topk_update(tile: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], r0: typing.SupportsInt | typing.SupportsIndex, hi_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"], hi_idx: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, n]", "flags.writeable", "flags.c_contiguous"], lo_val: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"], lo_idx: typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, n]", "flags.writeable", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
-def retrain_subsets(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], X_target: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y_target: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]", "flags.c_contiguous"], first_id: typing.SupportsInt | typing.SupportsIndex, start: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], knn_order: typing.Annotated[numpy.typing.NDArray[numpy.int32], "[m, n]", "flags.c_contiguous"], options: RetrainOptions, cancel: CancelToken | None = None) -> typing.Any:
-    """
-    (margin, loss, correct, n_iter, converged) of one model per mask row, or None if cancelled.
-    """
 def utility_metrics(model: UtilityModel) -> list[UtilityMetric]:
     """
     The metrics a model is scored by, its default first.
@@ -1052,8 +1082,8 @@ def walk_permutations(data: UtilityData, params: UtilityParams, seed: typing.Sup
     ...
 GLM_LOSS_TEST_TILE: int = 64
 GLM_LOSS_TRAIN_TILE: int = 256
-LDS_TARGET_TILE: int = 32
 LASSO_BLOCK_TARGETS: int = 32
+LDS_TARGET_TILE: int = 32
 LEVERAGE_ONE_TOL: float = 1e-10
 TRAK_ROW_TILE: int = 256
 _isa: str = 'baseline'

@@ -50,6 +50,7 @@ from ._validation import (
     check_positive,
     check_sample_weight,
     column_names,
+    offset_column_means,
     resolve_n_jobs,
 )
 from .exceptions import ConvergenceWarning, IllConditionedWarning, LeverageOneWarning, NotAtOptimumWarning
@@ -85,6 +86,26 @@ class _MnProblem:
         self.fit_intercept = fit_intercept
         self.n_threads = n_threads
         self.feature_names = feature_names
+        #: Column means subtracted from X (offset_column_means), or None: the kernels then see the
+        #: centred design, and each class's intercept b_c = b + center' coef (see _public).
+        self.center: np.ndarray | None = None
+
+    def public(self, D: np.ndarray) -> np.ndarray:
+        """Parameters (last axis: intercept first, then the features) from the kernels' centred
+        coordinates back to the user's: b = b_c - center' coef. The same array when not centred."""
+        if self.center is None:
+            return D
+        D = np.array(D, dtype=np.float64)
+        D[..., 0] -= D[..., 1:] @ self.center
+        return D
+
+    def internal(self, D: np.ndarray) -> np.ndarray:
+        """The inverse of public."""
+        if self.center is None:
+            return D
+        D = np.array(D, dtype=np.float64)
+        D[..., 0] += D[..., 1:] @ self.center
+        return D
 
     @property
     def n_classes(self) -> int:
@@ -179,9 +200,21 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset):
             f"X has {n_obs} rows but each class has {p} parameters: the unpenalised fit is singular; "
             "use a penalty (C < inf)"
         )
+    # Far from zero, columns are centred (an exact reparametrisation with intercepts), as in glm_loo.
+    center = offset_column_means(Xa) if fit_intercept else None
     prob = _MnProblem(
-        Xa, codes.astype(np.float64), w, classes, l2, bool(fit_intercept), resolve_n_jobs(n_jobs), feature_names
+        Xa if center is None else Xa - center,
+        codes.astype(np.float64),
+        w,
+        classes,
+        l2,
+        bool(fit_intercept),
+        resolve_n_jobs(n_jobs),
+        feature_names,
     )
+    prob.center = center
+    if start is not None and center is not None:
+        start = prob.internal(np.asarray(start, dtype=np.float64).reshape(classes.size, p)).reshape(-1)
     return prob, start
 
 
@@ -430,12 +463,13 @@ class MultinomialLOOResult(AttributionResult):
         self.fit_intercept = prob.fit_intercept
         self.classes_ = prob.classes
         self.coef_ = np.array(fit.coef)
-        self.intercept_ = np.array(fit.intercept) if prob.fit_intercept else np.zeros(prob.n_classes)
+        self.intercept_ = prob.public(_theta(fit))[:, 0] if prob.fit_intercept else np.zeros(prob.n_classes)
         self.n_features_in_ = prob.X.shape[1]
         self.feature_names_in_ = prob.feature_names
         self.n_iter_ = int(fit.n_iter)
         self.hat = hat
-        self.dcoef = dcoef
+        self._dcoef = dcoef  # the kernels' (centred) coordinates, which the kernels take back
+        self.dcoef = prob.public(dcoef)
         self.leverage_one = leverage_one
         self.refined = refined
         self.error_bound = float("nan")
@@ -451,7 +485,12 @@ class MultinomialLOOResult(AttributionResult):
         self._expect(prob.w is None or np.shape(prob.w) == (n,), "the weights")
         codes = np.asarray(prob.y)
         self._expect(bool(np.all((codes >= 0) & (codes < K) & (codes == np.round(codes)))), "class codes")
-        self._expect(np.shape(self.dcoef) == (n, K, p) and np.asarray(fit.hess_inv).shape == (K * p, K * p), "dcoef")
+        self._expect(
+            np.shape(self.dcoef) == (n, K, p) == np.shape(self._dcoef)
+            and np.asarray(fit.hess_inv).shape == (K * p, K * p),
+            "dcoef",
+        )
+        self._expect(prob.center is None or np.shape(prob.center) == (self.n_features_in_,), "the centre's size")
         self._expect(bool(np.all((self.refined >= 0) & (self.refined < n))), "refined rows out of range")
         self._check_unchanged()
 
@@ -461,7 +500,7 @@ class MultinomialLOOResult(AttributionResult):
 
     @functools.cached_property
     def params_(self) -> np.ndarray:
-        return _theta(self._fit)
+        return self._prob.public(_theta(self._fit))
 
     @property
     def param_names(self) -> list[str]:
@@ -471,20 +510,22 @@ class MultinomialLOOResult(AttributionResult):
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:
         """``dcoef_i' H dcoef_i / (K p)`` of every row (``values``)."""
-        n = self.dcoef.shape[0]
+        n = self._dcoef.shape[0]
         L = np.asarray(self._fit.chol)
-        return ((self.dcoef.reshape(n, -1) @ L) ** 2).sum(axis=1) / L.shape[0]
+        return ((self._dcoef.reshape(n, -1) @ L) ** 2).sum(axis=1) / L.shape[0]
 
     @functools.cached_property
     def loo_linear_predictor(self) -> np.ndarray:
         """(n_samples, n_classes): row i's linear predictors by the fit without it."""
         prob = self._prob
         Z = np.hstack([np.ones((prob.X.shape[0], 1)), prob.X]) if prob.fit_intercept else prob.X
-        theta = self.params_
-        return Z @ theta.T - np.einsum("ikp,ip->ik", self.dcoef, Z)
+        theta = _theta(self._fit)  # the kernels' coordinates, like prob.X
+        return Z @ theta.T - np.einsum("ikp,ip->ik", self._dcoef, Z)
 
     def _test_data(self, X_test, y_test):
         Xt = as_float_matrix(X_test, "X_test", n_features=self.n_features_in_)
+        if self._prob.center is not None:
+            Xt = Xt - self._prob.center
         labels = as_labels(y_test, "y_test", Xt.shape[0], what="X_test")
         classes = self.classes_
         codes = np.searchsorted(classes, labels)
@@ -536,7 +577,7 @@ class MultinomialLOOResult(AttributionResult):
             raise ValueError("offset_test is not supported for family='multinomial'")
         if top_k is None:
             return self._loss_change(
-                self.dcoef,
+                self._dcoef,
                 X_test,
                 y_test,
                 max_bytes,
@@ -544,9 +585,9 @@ class MultinomialLOOResult(AttributionResult):
                 "X_test, or raise max_bytes",
             )
         Xt, yt = self._test_data(X_test, y_test)
-        n = self.dcoef.shape[0]
+        n = self._dcoef.shape[0]
         k = min(check_positive(top_k, "top_k", integer=True), n)
-        D2 = np.ascontiguousarray(self.dcoef.reshape(n, -1))
+        D2 = np.ascontiguousarray(self._dcoef.reshape(n, -1))
         hi, hv, li, lv = self._core.multinomial_loss_change_topk(Xt, yt, self._fit, D2, k, self._prob.n_threads)
         return TopKInfluence(hi, hv, li, lv)
 
@@ -666,15 +707,18 @@ class MultinomialGroupResult(AttributionResult):
         self.labels = groups.labels
         self.groups = groups.arrays
         self.size = groups.sizes
-        self.dcoef_newton = newton.reshape(-1, K, p)
-        self.dcoef = self.dcoef_newton if exact is None else exact.reshape(-1, K, p)
+        # The kernels' (centred) coordinates, kept for the kernels; the public arrays are converted.
+        self._newton = newton.reshape(-1, K, p)
+        self._dcoef = self._newton if exact is None else exact.reshape(-1, K, p)
+        self.dcoef_newton = base._prob.public(self._newton)
+        self.dcoef = base._prob.public(self._dcoef)
         self.ok = ok if exact is None else ok & np.isfinite(exact).all(axis=1)
 
     @functools.cached_property
     def cooks_distance(self) -> np.ndarray:
         """Generalised Cook's distance of each group removal."""
         L = np.asarray(self._base._fit.chol)
-        return ((self.dcoef.reshape(self.dcoef.shape[0], -1) @ L) ** 2).sum(axis=1) / L.shape[0]
+        return ((self._dcoef.reshape(self._dcoef.shape[0], -1) @ L) ** 2).sum(axis=1) / L.shape[0]
 
     def influence(self, X_test, y_test, *, max_bytes: int = DEFAULT_MAX_BYTES):
         """Change of each test point's cross-entropy when each group is removed.
@@ -688,4 +732,4 @@ class MultinomialGroupResult(AttributionResult):
         -------
         ndarray of shape (n_groups, n_test)
         """
-        return self._base._loss_change(self.dcoef, X_test, y_test, max_bytes)
+        return self._base._loss_change(self._dcoef, X_test, y_test, max_bytes)
