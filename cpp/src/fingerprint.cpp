@@ -51,9 +51,10 @@ Fingerprint fingerprint_words(const std::uint64_t* data, std::size_t n_words, in
         const std::size_t start = static_cast<std::size_t>(c) * kChunkWords;
         parts[c] = chunk_sums(data + start, std::min(kChunkWords, n_words - std::min(start, n_words)));
       },
-      // Threads pay only past ~128 MB: below, one core reads at memory speed and waking a team
-      // costs more (measured 0.1 ms serial vs 14 ms with 2 threads on a loaded 2-core machine).
-      n_words > (std::size_t(1) << 24));
+      // Threads pay only past ~8 MB: below, one core reads at memory speed and waking a team costs
+      // as much (80 MB: 2.9 ms on one thread, 2.1 ms on two; 3 MB: 0.1 ms serial, and up to 14 ms
+      // with 2 threads on a loaded 2-core machine).
+      n_words > (std::size_t(1) << 20));
   Fingerprint f{mix(n_words), mix(~n_words)};
   for (std::size_t c = 0; c < n_chunks; ++c) {  // chunk order: the same for any thread count
     f.lo = mix(f.lo ^ parts[c].lo) + c;
