@@ -61,7 +61,7 @@ def test_misaligned_views_are_read_correctly():
 
 
 def test_same_for_any_thread_count_and_every_build(on_every_core):
-    a = np.random.default_rng(1).normal(size=(3000, 50))
+    a = np.random.default_rng(1).normal(size=(23_000, 50))  # past the 8 MB where threads start
     vals = on_every_core(lambda: [fp(a, t) for t in (1, 2, 3, 64)])
     flat = [v for per_core in vals for v in per_core]
     assert len(set(flat)) == 1
