@@ -48,72 +48,78 @@ def save(fig, name):
 
 
 def main():
+    names = ["value_distribution", "top_points", "removal_curve", "convergence", "lds_scatter"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.parse_args()
+    parser.add_argument("--only", nargs="+", choices=names, default=names, help="make only these figures")
+    want = set(parser.parse_args().only)
     OUT.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    # 1-2. KNN-Shapley on digits with flipped labels: the distribution by group, the lowest values.
-    Xtr, ytr, Xte, yte, flipped = digits_with_flipped_labels()
-    knn = attrib.knn_shapley(Xtr, ytr, Xte, yte, k=5)
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    attrib.plot.value_distribution(knn, groups=np.where(flipped, "flipped label", "clean"), bins=40, ax=ax)
-    ax.set_title("KNN-Shapley on digits, 10% of the labels flipped")
-    save(fig, "value_distribution.png")
-
-    fig, ax = plt.subplots(figsize=(8, 2.0))
-    attrib.plot.top_points(knn, Xtr, k=10, largest=False, image_shape=(8, 8), labels=ytr, ax=ax)
-    lowest = knn.top(10, largest=False)
-    ax.set_title(f"The 10 lowest KNN-Shapley values: {int(flipped[lowest].sum())} of them have flipped labels")
-    save(fig, "top_points.png")
-
-    # 3. Removal curve: retrain a logistic model without the highest-valued points, vs at random.
     from sklearn.linear_model import LogisticRegression
 
-    fractions = np.linspace(0.0, 0.4, 5)
+    # 1-3. KNN-Shapley on digits with flipped labels: the distribution by group, the lowest values,
+    # and a logistic model retrained without the highest- / lowest-valued points or random ones.
+    if want & {"value_distribution", "top_points", "removal_curve"}:
+        Xtr, ytr, Xte, yte, flipped = digits_with_flipped_labels()
+        knn = attrib.knn_shapley(Xtr, ytr, Xte, yte, k=5)
+    if "value_distribution" in want:
+        fig, ax = plt.subplots(figsize=(5.5, 3.2))
+        attrib.plot.value_distribution(knn, groups=np.where(flipped, "flipped label", "clean"), bins=40, ax=ax)
+        ax.set_title("KNN-Shapley on digits, 10% of the labels flipped")
+        save(fig, "value_distribution.png")
+    if "top_points" in want:
+        fig, ax = plt.subplots(figsize=(8, 2.0))
+        attrib.plot.top_points(knn, Xtr, k=10, largest=False, image_shape=(8, 8), labels=ytr, ax=ax)
+        lowest = knn.top(10, largest=False)
+        ax.set_title(f"The 10 lowest KNN-Shapley values: {int(flipped[lowest].sum())} of them have flipped labels")
+        save(fig, "top_points.png")
+    if "removal_curve" in want:
+        fractions = np.linspace(0.0, 0.4, 5)
 
-    def curve(order):
-        out = []
-        for f in fractions:
-            keep = order[int(round(f * order.size)) :]
-            model = LogisticRegression(C=0.1, max_iter=300).fit(Xtr[keep], ytr[keep])
-            out.append(model.score(Xte, yte))
-        return np.array(out)
+        def curve(order):
+            out = []
+            for f in fractions:
+                keep = order[int(round(f * order.size)) :]
+                model = LogisticRegression(C=0.1, max_iter=300).fit(Xtr[keep], ytr[keep])
+                out.append(model.score(Xte, yte))
+            return np.array(out)
 
-    rng = np.random.default_rng(1)
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    attrib.plot.removal_curve(fractions, curve(knn.top(knn.values.size)), label="highest KNN-Shapley first", ax=ax)
-    attrib.plot.removal_curve(fractions, curve(knn.top(knn.values.size, largest=False)), label="lowest first", ax=ax)
-    attrib.plot.removal_curve(fractions, curve(rng.permutation(knn.values.size)), label="at random", ax=ax)
-    ax.set_ylabel("test accuracy (logistic regression)")
-    save(fig, "removal_curve.png")
+        n = knn.values.size
+        fig, ax = plt.subplots(figsize=(5.5, 3.2))
+        attrib.plot.removal_curve(fractions, curve(knn.top(n)), label="highest KNN-Shapley first", ax=ax)
+        attrib.plot.removal_curve(fractions, curve(knn.top(n, largest=False)), label="lowest first", ax=ax)
+        attrib.plot.removal_curve(fractions, curve(np.random.default_rng(1).permutation(n)), label="at random", ax=ax)
+        ax.set_ylabel("test accuracy (logistic regression)")
+        save(fig, "removal_curve.png")
 
-    # 4. Monte Carlo convergence: Data Shapley with the logistic utility on the breast cancer data.
     data = attrib.datasets.load_breast_cancer()
     X = (data.X - data.X.mean(0)) / data.X.std(0)
-    res = attrib.data_shapley(
-        X[:200], data.y[:200], X[400:], data.y[400:], utility="logistic", max_permutations=600, seed=0, progress=False
-    )
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    attrib.plot.convergence(res, n_points=4, ax=axes[0])
-    axes[0].set_title("Data Shapley estimates, +-1 standard error")
-    attrib.plot.convergence(res, kind="stderr", ax=axes[1])
-    axes[1].set_title(f"{res.n_samples} permutations in {res.elapsed:.1f} s")
-    save(fig, "convergence.png")
+    # 4. Monte Carlo convergence: Data Shapley with the logistic utility on the breast cancer data.
+    if "convergence" in want:
+        res = attrib.data_shapley(
+            X[:200], data.y[:200], X[400:], data.y[400:], utility="logistic", max_permutations=600, progress=False
+        )
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        attrib.plot.convergence(res, n_points=4, ax=axes[0])
+        axes[0].set_title("Data Shapley estimates, +-1 standard error")
+        attrib.plot.convergence(res, kind="stderr", ax=axes[1])
+        axes[1].set_title(f"{res.n_samples} permutations, logistic utility, 200 points")
+        save(fig, "convergence.png")
 
     # 5. LDS: additive predictions from GLM leave-one-out vs logistic refits on random half subsets.
-    Xb, yb, xt = X[:300], data.y[:300], X[450]
-    m = attrib.glm_loo(Xb, yb, family="logistic", C=1.0)
-    effect = m.dcoef @ np.concatenate([[1.0], xt])  # change of the test margin from each point
-    masks = np.random.default_rng(2).random((100, 300)) < 0.5
-    actual = np.array(
-        [LogisticRegression(C=1.0, max_iter=2000).fit(Xb[s], yb[s]).decision_function(xt[None])[0] for s in masks]
-    )
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    attrib.plot.lds_scatter(masks @ effect, actual, ax=ax)
-    ax.set_title("GLM leave-one-out effects: " + ax.get_title())
-    save(fig, "lds_scatter.png")
-    print(f"all figures in {time.perf_counter() - t0:.1f} s")
+    if "lds_scatter" in want:
+        Xb, yb, xt = X[:300], data.y[:300], X[450]
+        m = attrib.glm_loo(Xb, yb, family="logistic", C=1.0)
+        effect = m.dcoef @ np.concatenate([[1.0], xt])  # change of the test margin from each point
+        masks = np.random.default_rng(2).random((100, 300)) < 0.5
+        actual = np.array(
+            [LogisticRegression(C=1.0, max_iter=2000).fit(Xb[s], yb[s]).decision_function(xt[None])[0] for s in masks]
+        )
+        fig, ax = plt.subplots(figsize=(4.5, 3.6))
+        attrib.plot.lds_scatter(masks @ effect, actual, ax=ax)
+        ax.set_title("Test margin: GLM leave-one-out effects\nvs logistic refits, " + ax.get_title(), fontsize=10)
+        save(fig, "lds_scatter.png")
+    print(f"figures in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,11 @@ def _make_tqdm(total: int | None, unit: str, stream, elapsed: float):
         if mode == "tqdm":
             raise ImportError("ATTRIB_PROGRESS=tqdm but tqdm is not installed: pip install tqdm") from None
         return None
-    bar = tqdm(total=total, unit=f" {unit}", file=stream, dynamic_ncols=True, leave=True, mininterval=0.2)
+    # "50/100 permutations", as the plain line says it (unit after the counts, not only in the rate)
+    fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]" if total else None
+    bar = tqdm(
+        total=total, unit=f" {unit}", file=stream, dynamic_ncols=True, leave=True, mininterval=0.2, bar_format=fmt
+    )
     bar.start_t -= elapsed  # the run started before the bar appeared
     return bar
 
