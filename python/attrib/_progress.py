@@ -1,10 +1,11 @@
-"""What long runs share between blocks: a dependency-free progress line (stderr, redrawn in
-place, with an estimated time to the target), deferred Ctrl-C, and block sizes adapted to the
-measured time per work item."""
+"""What long runs share between blocks: a progress bar on stderr (tqdm where it is installed, else
+a dependency-free line redrawn in place; with an estimated time to the target), deferred Ctrl-C,
+and block sizes adapted to the measured time per work item."""
 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -32,7 +33,9 @@ def format_seconds(seconds: float) -> str:
 
 
 class Progress:
-    """Shows nothing for runs shorter than `delay` seconds, so quick calls stay quiet."""
+    """Progress of a long run on stderr: a tqdm bar where tqdm is installed, else a plain line
+    redrawn in place. Shows nothing for runs shorter than `delay` seconds, so quick calls stay
+    quiet. ``ATTRIB_PROGRESS=plain`` forces the plain line (``=tqdm`` insists on tqdm)."""
 
     def __init__(self, enabled: bool, total: int | None, unit: str, delay: float = 1.0, stream=None):
         self.enabled = enabled
@@ -42,6 +45,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.perf_counter()
         self.shown = False
+        self._tqdm = None
 
     def update(self, done: int, note: str = "") -> None:
         if not self.enabled:
@@ -49,10 +53,19 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         if elapsed < self.delay:
             return
+        if self._tqdm is None and not self.shown:
+            self._tqdm = _make_tqdm(self.total, self.unit, self.stream, elapsed)
+        if self._tqdm is not None:
+            bar = self._tqdm
+            bar.n = min(done, self.total) if self.total else done
+            bar.set_postfix_str(note, refresh=False)
+            bar.refresh()
+            self.shown = True
+            return
         if self.total:
             frac = min(1.0, done / self.total)
-            bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
-            head = f"[{bar}] {done}/{self.total} {self.unit}"
+            bar_text = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
+            head = f"[{bar_text}] {done}/{self.total} {self.unit}"
         else:
             head = f"{done} {self.unit}"
         self.stream.write(f"\r{head}  {elapsed:.1f}s  {note}   ")
@@ -60,9 +73,33 @@ class Progress:
         self.shown = True
 
     def close(self) -> None:
-        if self.shown:
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+        elif self.shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _make_tqdm(total: int | None, unit: str, stream, elapsed: float):
+    """A tqdm bar that starts its clock `elapsed` seconds ago, or None (tqdm missing, or
+    ``ATTRIB_PROGRESS=plain``)."""
+    mode = os.environ.get("ATTRIB_PROGRESS", "auto").strip().lower()
+    if mode == "plain":
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if mode == "tqdm":
+            raise ImportError("ATTRIB_PROGRESS=tqdm but tqdm is not installed: pip install tqdm") from None
+        return None
+    # "50/100 permutations", as the plain line says it (unit after the counts, not only in the rate)
+    fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]" if total else None
+    bar = tqdm(
+        total=total, unit=f" {unit}", file=stream, dynamic_ncols=True, leave=True, mininterval=0.2, bar_format=fmt
+    )
+    bar.start_t -= elapsed  # the run started before the bar appeared
+    return bar
 
 
 class DeferredInterrupt:
