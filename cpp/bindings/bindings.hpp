@@ -8,4 +8,5 @@ void register_linear(pybind11::module_& m);
 void register_glm(pybind11::module_& m);
 void register_smw(pybind11::module_& m);
 void register_shapley(pybind11::module_& m);
+void register_projection(pybind11::module_& m);
 }  // namespace attrib_bindings

@@ -25,4 +25,5 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   attrib_bindings::register_linear(m);
   attrib_bindings::register_glm(m);
   attrib_bindings::register_shapley(m);
+  attrib_bindings::register_projection(m);
 }

@@ -24,6 +24,7 @@ from .exceptions import (
 )
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
+from .projection import Projector, cuda_available
 from .results import AttributionResult
 from .shapley import ShapleyResult, data_shapley, knn_shapley
 
@@ -54,6 +55,9 @@ __all__ = [
     "TopKInfluence",
     "glm_loo",
     "influence",
+    # random projection (attrib.projection)
+    "Projector",
+    "cuda_available",
 ]
 
 

@@ -1,0 +1,86 @@
+"""The CUDA projection against the CPU one (run by bench/gpu_check.sh on a GPU machine; skipped
+elsewhere): the GPU matrix equals the CPU matrix bit for bit for Rademacher and sparse and to
+float rounding for Gaussian, and projections agree to 1e-5 relative."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import attrib
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not attrib.cuda_available(), reason="needs attrib's CUDA extension and a GPU"),
+]
+
+KINDS = ["rademacher", "gaussian", "sparse"]
+
+
+def _proj(kind, n, dim, **kw):
+    if kind == "sparse":
+        kw.setdefault("nnz_per_column", 5)
+    return attrib.Projector(n, dim, kind=kind, **kw)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_matrix_equals_cpu_matrix(kind, dtype):
+    from attrib._projection_cuda import cuda_matrix
+
+    P = _proj(kind, 2**40, 700, dtype=dtype, seed=9, model_id=3)
+    rows = np.r_[0:64, 2**32 - 3 : 2**32 + 3, 10**10 : 10**10 + 5]
+    cols = np.r_[0:700]
+    cpu, gpu = P.matrix(rows, cols), cuda_matrix(P, rows, cols)
+    if kind == "gaussian":
+        assert_allclose(gpu, cpu, rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps * P.scale)
+    else:
+        assert_array_equal(gpu, cpu)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 5), (37, 1000), (300, 40000)])
+def test_gpu_projection_equals_cpu(rng, kind, dtype, shape):
+    B, p = shape
+    dim = 333
+    G = rng.normal(size=(B, p)).astype(dtype)
+    cpu = _proj(kind, p + 100, dim, dtype=dtype).project(G, feature_offset=100 - 100)
+    gpu = _proj(kind, p + 100, dim, dtype=dtype, device="cuda").project(G)
+    assert gpu.dtype == dtype
+    assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-5 * np.abs(cpu).max())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gpu_is_deterministic_and_chunks_add_up(rng, kind):
+    G = rng.normal(size=(70, 50000)).astype(np.float32)
+    P = _proj(kind, 50000, 256, device="cuda")
+    a, b = P.project(G), P.project(G)
+    assert_array_equal(a, b)
+    parts = P.project(G[:, :20000]) + P.project(G[:, 20000:], feature_offset=20000)
+    assert_allclose(parts, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+
+
+def test_gpu_nan_is_reported():
+    G = np.ones((2, 100), dtype=np.float32)
+    G[1, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        attrib.Projector(100, 8, device="cuda").project(G)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_torch_cuda_tensors_stay_on_device(kind):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    g = torch.randn(16, 3000, device="cuda")
+    P = _proj(kind, 3000, 128, device="cuda")
+    y = P.project(g)
+    assert isinstance(y, torch.Tensor) and y.is_cuda and y.shape == (16, 128)
+    cpu = _proj(kind, 3000, 128).project(g.cpu().numpy())
+    assert_allclose(y.cpu().numpy(), cpu, rtol=1e-5, atol=1e-5 * np.abs(cpu).max())
+    # a column slice (row stride > width) is read in place
+    ys = P.project(g[:, 1000:2000], feature_offset=1000)
+    cs = _proj(kind, 3000, 128).project(g[:, 1000:2000].cpu().numpy(), feature_offset=1000)
+    assert_allclose(ys.cpu().numpy(), cs, rtol=1e-5, atol=1e-5 * np.abs(cs).max())
