@@ -11,7 +11,15 @@ import pytest
 
 import attrib
 
-MODULES = ["attrib", "attrib.linear", "attrib.glm", "attrib.shapley", "attrib.results", "attrib.datasets"]
+MODULES = [
+    "attrib",
+    "attrib.linear",
+    "attrib.glm",
+    "attrib.shapley",
+    "attrib.results",
+    "attrib.datasets",
+    "attrib.projection",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

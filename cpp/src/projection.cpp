@@ -113,14 +113,22 @@ void accumulate_sparse(const ProjectionSpec& s, const BatchRef<T>& G, std::int64
     parallel_for(
         (B + 7) / 8, n_threads,
         [&](Index blk) {
-          for (Index b = blk * 8; b < std::min(B, blk * 8 + 8); ++b) {
-            T* y = Y.row(b).data();
-            const T* g = G.row(b).data() + f0;
-            for (Index f = 0; f < nf; ++f) {
-              const T gf = g[f];
-              const std::int32_t* c = cols.data() + f * nnz;
-              const T* sg = signs.data() + f * nnz;
-              for (std::uint32_t t = 0; t < nnz; ++t) y[c[t]] += sg[t] * gf;
+          // Rows of the block interleaved per feature, so each feature's columns and signs are
+          // loaded once for 8 rows; every row still adds its features in increasing order.
+          const Index b0 = blk * 8, nb = std::min<Index>(8, B - b0);
+          T* y[8];
+          const T* g[8];
+          for (Index r = 0; r < nb; ++r) {
+            y[r] = Y.row(b0 + r).data();
+            g[r] = G.row(b0 + r).data() + f0;
+          }
+          for (Index f = 0; f < nf; ++f) {
+            const std::int32_t* c = cols.data() + f * nnz;
+            const T* sg = signs.data() + f * nnz;
+            for (Index r = 0; r < nb; ++r) {
+              const T gf = g[r][f];
+              T* yr = y[r];
+              for (std::uint32_t t = 0; t < nnz; ++t) yr[c[t]] += sg[t] * gf;
             }
           }
         },

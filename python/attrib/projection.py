@@ -59,7 +59,7 @@ def _int_in(value, name: str, lo: int, hi: int) -> int:
 def _cuda_module():
     """The CUDA extension, or a ValueError saying why it cannot be used."""
     try:
-        from . import _cuda  # type: ignore[attr-defined]
+        from . import _cuda
     except ImportError as exc:
         raise ValueError(
             "device='cuda' needs attrib's CUDA extension, which this installation does not have "
