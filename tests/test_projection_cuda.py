@@ -18,6 +18,14 @@ pytestmark = [
 KINDS = ["rademacher", "gaussian", "sparse"]
 
 
+def assert_close_rows(got, want, dtype, p):
+    """Row-wise relative error: 1e-5 in float32 (grown like sqrt(p) past 4096 features, the
+    typical rounding of a p-term sum), 1e-12 in float64."""
+    tol = 1e-12 if dtype == np.float64 else 1e-5 * max(1.0, np.sqrt(p / 4096))
+    err = np.linalg.norm(np.asarray(got, np.float64) - want, axis=-1) / np.linalg.norm(want, axis=-1)
+    assert err.max() < tol, err.max()
+
+
 def _proj(kind, n, dim, **kw):
     if kind == "sparse":
         kw.setdefault("nnz_per_column", 5)
@@ -34,7 +42,8 @@ def test_gpu_matrix_equals_cpu_matrix(kind, dtype):
     cols = np.r_[0:700]
     cpu, gpu = P.matrix(rows, cols), cuda_matrix(P, rows, cols)
     if kind == "gaussian":
-        assert_allclose(gpu, cpu, rtol=4 * np.finfo(dtype).eps, atol=4 * np.finfo(dtype).eps * P.scale)
+        # CUDA's log, sin and cos are within 2 ulp of the host libm's
+        assert_allclose(gpu, cpu, rtol=16 * np.finfo(dtype).eps, atol=16 * np.finfo(dtype).eps * P.scale)
     else:
         assert_array_equal(gpu, cpu)
 
@@ -46,10 +55,10 @@ def test_gpu_projection_equals_cpu(rng, kind, dtype, shape):
     B, p = shape
     dim = 333
     G = rng.normal(size=(B, p)).astype(dtype)
-    cpu = _proj(kind, p + 100, dim, dtype=dtype).project(G, feature_offset=100 - 100)
-    gpu = _proj(kind, p + 100, dim, dtype=dtype, device="cuda").project(G)
-    assert gpu.dtype == dtype
-    assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-5 * np.abs(cpu).max())
+    cpu = _proj(kind, p + 100, dim, dtype=dtype).project(G, feature_offset=100)
+    gpu = _proj(kind, p + 100, dim, dtype=dtype, device="cuda").project(G, feature_offset=100)
+    assert gpu.dtype == dtype and gpu.shape == (B, dim)
+    assert_close_rows(gpu, cpu.astype(np.float64), dtype, p)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -59,7 +68,7 @@ def test_gpu_is_deterministic_and_chunks_add_up(rng, kind):
     a, b = P.project(G), P.project(G)
     assert_array_equal(a, b)
     parts = P.project(G[:, :20000]) + P.project(G[:, 20000:], feature_offset=20000)
-    assert_allclose(parts, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+    assert_close_rows(parts, a.astype(np.float64), np.float32, 50000)
 
 
 def test_gpu_nan_is_reported():
@@ -79,8 +88,8 @@ def test_torch_cuda_tensors_stay_on_device(kind):
     y = P.project(g)
     assert isinstance(y, torch.Tensor) and y.is_cuda and y.shape == (16, 128)
     cpu = _proj(kind, 3000, 128).project(g.cpu().numpy())
-    assert_allclose(y.cpu().numpy(), cpu, rtol=1e-5, atol=1e-5 * np.abs(cpu).max())
+    assert_close_rows(y.cpu().numpy(), cpu.astype(np.float64), np.float32, 3000)
     # a column slice (row stride > width) is read in place
     ys = P.project(g[:, 1000:2000], feature_offset=1000)
     cs = _proj(kind, 3000, 128).project(g[:, 1000:2000].cpu().numpy(), feature_offset=1000)
-    assert_allclose(ys.cpu().numpy(), cs, rtol=1e-5, atol=1e-5 * np.abs(cs).max())
+    assert_close_rows(ys.cpu().numpy(), cs.astype(np.float64), np.float32, 1000)
