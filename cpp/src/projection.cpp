@@ -90,50 +90,63 @@ void accumulate_dense(const ProjectionSpec& s, const BatchRef<T>& G, std::int64_
       work > 4e6);
 }
 
-/// Features whose sparse rows are generated together before the batch rows are swept.
+/// Features whose sparse rows are generated together before a block of batch rows sweeps them.
 constexpr Index kSparseChunk = 2048;
+/// Batch rows per task of the sparse kernel: the rows' outputs stay in L2, and each feature's
+/// columns and signs are generated once per this many rows.
+constexpr Index kSparseRows = 16;
+
+template <class T>
+struct SparseScratch {
+  std::vector<std::int32_t> cols;
+  std::vector<T> signs;
+};
 
 template <class T>
 void accumulate_sparse(const ProjectionSpec& s, const BatchRef<T>& G, std::int64_t offset, Eigen::Ref<RowMatrix<T>> Y,
                        int n_threads) {
   const Index B = G.rows(), p = G.cols();
   const auto nnz = static_cast<std::uint32_t>(s.nnz);
-  std::vector<std::int32_t> cols(static_cast<std::size_t>(kSparseChunk) * nnz);
-  std::vector<T> signs(cols.size());
-  const bool worth = static_cast<double>(B) * static_cast<double>(nnz) * kSparseChunk > 2e5;
-  for (Index f0 = 0; f0 < p; f0 += kSparseChunk) {
-    const Index nf = std::min(kSparseChunk, p - f0);
-    // Rows of P for this chunk (disjoint writes), then every batch row adds its features in
-    // feature order, one thread per row: no atomics, the same bits for any thread count.
-    for_each_block(nf, 256, n_threads, [&](Index a, Index m) {
-      for (Index f = a; f < a + m; ++f)
-        proj::sparse_row(s.seed, s.model_id, static_cast<std::uint64_t>(offset + f0 + f),
-                         static_cast<std::uint64_t>(s.dim), nnz, cols.data() + f * nnz, signs.data() + f * nnz);
-    });
-    parallel_for(
-        (B + 7) / 8, n_threads,
-        [&](Index blk) {
-          // Rows of the block interleaved per feature, so each feature's columns and signs are
-          // loaded once for 8 rows; every row still adds its features in increasing order.
-          const Index b0 = blk * 8, nb = std::min<Index>(8, B - b0);
-          T* y[8];
-          const T* g[8];
-          for (Index r = 0; r < nb; ++r) {
-            y[r] = Y.row(b0 + r).data();
-            g[r] = G.row(b0 + r).data() + f0;
-          }
+  const Index n_blocks = (B + kSparseRows - 1) / kSparseRows;
+  const bool worth = static_cast<double>(B) * static_cast<double>(nnz) * static_cast<double>(p) > 2e5;
+  // One parallel region per call (many short regions cost a scheduler slice each on a busy
+  // machine): each task owns kSparseRows rows of Y and adds every feature to them in feature
+  // order, generating the rows of P chunk by chunk into its own scratch. No atomics; the same
+  // bits for any thread count, and for any split of the features over calls.
+  parallel_for_with_state(
+      n_blocks, n_threads,
+      [nnz] {
+        SparseScratch<T> st;
+        st.cols.resize(static_cast<std::size_t>(kSparseChunk) * nnz);
+        st.signs.resize(st.cols.size());
+        return st;
+      },
+      [&](Index blk, SparseScratch<T>& st) {
+        const Index b0 = blk * kSparseRows, nb = std::min<Index>(kSparseRows, B - b0);
+        T* y[kSparseRows];
+        const T* g[kSparseRows];
+        for (Index r = 0; r < nb; ++r) {
+          y[r] = Y.row(b0 + r).data();
+          g[r] = G.row(b0 + r).data();
+        }
+        for (Index f0 = 0; f0 < p; f0 += kSparseChunk) {
+          const Index nf = std::min(kSparseChunk, p - f0);
+          for (Index f = 0; f < nf; ++f)
+            proj::sparse_row(s.seed, s.model_id, static_cast<std::uint64_t>(offset + f0 + f),
+                             static_cast<std::uint64_t>(s.dim), nnz, st.cols.data() + f * nnz,
+                             st.signs.data() + f * nnz);
           for (Index f = 0; f < nf; ++f) {
-            const std::int32_t* c = cols.data() + f * nnz;
-            const T* sg = signs.data() + f * nnz;
+            const std::int32_t* c = st.cols.data() + f * nnz;
+            const T* sg = st.signs.data() + f * nnz;
             for (Index r = 0; r < nb; ++r) {
-              const T gf = g[r][f];
+              const T gf = g[r][f0 + f];
               T* yr = y[r];
               for (std::uint32_t t = 0; t < nnz; ++t) yr[c[t]] += sg[t] * gf;
             }
           }
-        },
-        worth);
-  }
+        }
+      },
+      worth);
 }
 
 }  // namespace
