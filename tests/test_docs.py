@@ -21,7 +21,7 @@ MODULES = [
     "attrib.datasets",
 ]
 MODULES.append("attrib.trak")  # the TRAK family
-MODULES += ["attrib.metrics", "attrib.selection"]
+MODULES += ["attrib.metrics", "attrib.selection", "attrib.projection"]
 
 
 @pytest.mark.parametrize("name", MODULES)

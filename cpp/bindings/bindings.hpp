@@ -12,4 +12,5 @@ void register_shapley(pybind11::module_& m);
 void register_trak(pybind11::module_& m);
 void register_metrics(pybind11::module_& m);
 void register_datamodels(pybind11::module_& m);
+void register_projection(pybind11::module_& m);
 }  // namespace attrib_bindings

@@ -63,4 +63,5 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
   attrib_bindings::register_trak(m);
   attrib_bindings::register_metrics(m);
   attrib_bindings::register_datamodels(m);
+  attrib_bindings::register_projection(m);
 }

@@ -27,6 +27,7 @@ from .exceptions import (
 from .glm import GLMGroupResult, GLMLOOResult, TopKInfluence, glm_loo, influence
 from .glm_multinomial import MultinomialGroupResult, MultinomialLOOResult  # softmax regression (issue 10)
 from .linear import GroupLOOResult, LinearLOOResult, linear_group_loo, linear_loo
+from .projection import Projector, cuda_available
 from .results import AttributionResult
 from .selection import SelectionResult, select  # DsDm data selection
 from .shapley import ShapleyResult, data_shapley, knn_shapley
@@ -77,6 +78,9 @@ __all__ = [
     # multinomial (softmax) regression in glm_loo / influence (attrib.glm_multinomial)
     "MultinomialGroupResult",
     "MultinomialLOOResult",
+    # random projection (attrib.projection)
+    "Projector",
+    "cuda_available",
 ]
 
 

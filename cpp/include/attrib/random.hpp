@@ -8,24 +8,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "attrib/philox.hpp"
+
 namespace attrib {
 
-/// One Philox4x32-10 block: 128 random bits from a 128-bit counter and a 64-bit key.
+/// One Philox4x32-10 block: 128 random bits from a 128-bit counter and a 64-bit key (the rounds
+/// live in philox.hpp, shared with the CUDA projection kernel).
 inline std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> ctr,
                                                   std::array<std::uint32_t, 2> key) {
-  constexpr std::uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) {
-      key[0] += kWeyl0;
-      key[1] += kWeyl1;
-    }
-    const std::uint64_t p0 = static_cast<std::uint64_t>(kMul0) * ctr[0];
-    const std::uint64_t p1 = static_cast<std::uint64_t>(kMul1) * ctr[2];
-    const auto hi0 = static_cast<std::uint32_t>(p0 >> 32), lo0 = static_cast<std::uint32_t>(p0);
-    const auto hi1 = static_cast<std::uint32_t>(p1 >> 32), lo1 = static_cast<std::uint32_t>(p1);
-    ctr = {hi1 ^ ctr[1] ^ key[0], lo1, hi0 ^ ctr[3] ^ key[1], lo0};
-  }
+  philox4x32_10_inplace(ctr.data(), key[0], key[1]);
   return ctr;
 }
 
@@ -34,9 +25,12 @@ inline std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> c
 enum class RandomStream : std::uint32_t {
   kPermutation = 1,  ///< Monte Carlo permutations (Shapley, Beta-Shapley)
   kSubset = 2,       ///< Bernoulli(1/2) subsets (Banzhaf / MSR)
-  kDatamodelFixed = 3,      ///< datamodel subsets of a fixed size (datamodels.hpp)
-  kDatamodelBernoulli = 4,  ///< datamodel Bernoulli(alpha) subsets (datamodels.hpp)
-  kBootstrap = 16,          ///< bootstrap resamples of per-target metrics (attrib.metrics)
+  kDatamodelFixed = 3,        ///< datamodel subsets of a fixed size (datamodels.hpp)
+  kDatamodelBernoulli = 4,    ///< datamodel Bernoulli(alpha) subsets (datamodels.hpp)
+  kProjectionRademacher = 5,  ///< random-sign projection entries (projection_entries.hpp)
+  kProjectionGaussian = 6,    ///< Gaussian projection entries
+  kProjectionSparse = 7,      ///< sparse JL (CountSketch-style) rows
+  kBootstrap = 16,            ///< bootstrap resamples of per-target metrics (attrib.metrics)
 };
 
 /// The sequence of 32-bit words for one (seed, stream, id): key = seed, counter =
