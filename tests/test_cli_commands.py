@@ -6,6 +6,7 @@ point in a subprocess, as a user would."""
 from __future__ import annotations
 
 import csv
+import functools
 import inspect
 import json
 import subprocess
@@ -344,13 +345,13 @@ def _has(func, param):
     return param in inspect.signature(func).parameters
 
 
-# Until the distributed branch lands (client=, checkpoint=, resume= on data_shapley / knn_shapley),
-# the flags must refuse cleanly; these tests then check that they are passed through.
-@pytest.mark.skipif(not _has(attrib.data_shapley, "checkpoint"), reason="data_shapley has no checkpoint= yet")
+# The flags are passed through as client=, checkpoint=, resume= (the spies keep data_shapley's
+# signature, which the command line reads to refuse flags a function does not take).
 def test_checkpoint_and_resume_pass_through(files, capsys, tmp_path, monkeypatch):
     seen = {}
     real = attrib.data_shapley
 
+    @functools.wraps(real)
     def spy(*args, **kwargs):
         seen.update(kwargs)
         return real(*args, **kwargs)
@@ -364,7 +365,6 @@ def test_checkpoint_and_resume_pass_through(files, capsys, tmp_path, monkeypatch
     assert seen["resume"] is True
 
 
-@pytest.mark.skipif(not _has(attrib.data_shapley, "client"), reason="data_shapley has no client= yet")
 def test_scheduler_passes_a_client(files, capsys, monkeypatch):
     distributed = pytest.importorskip("dask.distributed")
     made = []
@@ -378,7 +378,13 @@ def test_scheduler_passes_a_client(files, capsys, monkeypatch):
 
     monkeypatch.setattr(distributed, "Client", FakeClient)
     seen = {}
-    monkeypatch.setattr(attrib, "data_shapley", lambda *a, **kw: (seen.update(kw), _fake_result())[1])
+
+    @functools.wraps(attrib.data_shapley)
+    def fake(*a, **kw):
+        seen.update(kw)
+        return _fake_result()
+
+    monkeypatch.setattr(attrib, "data_shapley", fake)
     argv = ["shapley", files["train"], "--test", files["test"], "--scheduler", "tcp://somewhere:8786", "-q"]
     assert run(argv, capsys)[0] == 0
     assert made == ["tcp://somewhere:8786", "closed"] and isinstance(seen["client"], FakeClient)

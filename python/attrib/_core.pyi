@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MaskDesign', 'MultinomialFit', 'MultinomialFitOptions', 'MultinomialStep', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fingerprint', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'multinomial_exact_block_rows', 'multinomial_exact_loo', 'multinomial_fit', 'multinomial_group_step', 'multinomial_loo_rows', 'multinomial_loss_change', 'multinomial_loss_change_topk', 'philox4x32_10', 'random_permutations', 'random_subsets', 'retrain_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MaskDesign', 'MultinomialFit', 'MultinomialFitOptions', 'MultinomialStep', 'PROJECTION_FEATURE_TILE', 'ProjectionKind', 'ProjectionSpec', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fingerprint', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'multinomial_exact_block_rows', 'multinomial_exact_loo', 'multinomial_fit', 'multinomial_group_step', 'multinomial_loo_rows', 'multinomial_loss_change', 'multinomial_loss_change_topk', 'philox4x32_10', 'projection_accumulate_f32', 'projection_accumulate_f64', 'projection_matrix_f32', 'projection_matrix_f64', 'projection_scale', 'random_permutations', 'random_subsets', 'retrain_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -938,6 +938,80 @@ class MaskDesign:
     @property
     def sigma(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
         ...
+class ProjectionKind:
+    """
+    How the entries of P are drawn.
+    
+    Members:
+    
+      rademacher
+    
+      gaussian
+    
+      sparse
+    """
+    __members__: typing.ClassVar[dict[str, ProjectionKind]]
+    gaussian: typing.ClassVar[ProjectionKind]
+    rademacher: typing.ClassVar[ProjectionKind]
+    sparse: typing.ClassVar[ProjectionKind]
+    @typing.overload
+    def __eq__(self, other: ProjectionKind) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: ProjectionKind) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class ProjectionSpec:
+    """
+    Everything that determines a projection matrix.
+    """
+    def __init__(self, kind: ProjectionKind, seed: typing.SupportsInt | typing.SupportsIndex, model_id: typing.SupportsInt | typing.SupportsIndex, n_features: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex, nnz: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def kind(self) -> ProjectionKind:
+        ...
+    @property
+    def model_id(self) -> int:
+        ...
+    @property
+    def n_features(self) -> int:
+        ...
+    @property
+    def nnz(self) -> int:
+        ...
+    @property
+    def seed(self) -> int:
+        ...
 def _cholesky_downdate(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
     ...
 def _cholesky_update(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, n]"], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float64, "[m, 1]"]) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
@@ -1048,6 +1122,26 @@ def philox4x32_10(ctr: typing.Annotated[collections.abc.Sequence[typing.Supports
     """
     One Philox4x32-10 block (for the known-answer tests).
     """
+def projection_accumulate_f32(spec: ProjectionSpec, G: numpy.typing.NDArray[numpy.float32], feature_offset: typing.SupportsInt | typing.SupportsIndex, Y: typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]", "flags.writeable", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Y += G S, S the unscaled rows feature_offset.. of P (multiply Y by projection_scale afterwards).
+    """
+def projection_accumulate_f64(spec: ProjectionSpec, G: numpy.typing.NDArray[numpy.float64], feature_offset: typing.SupportsInt | typing.SupportsIndex, Y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Y += G S, S the unscaled rows feature_offset.. of P (multiply Y by projection_scale afterwards).
+    """
+def projection_matrix_f32(spec: ProjectionSpec, rows: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], cols: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float32], "[m, n]"]:
+    """
+    The scaled entries P[rows][:, cols] (rows = input features).
+    """
+def projection_matrix_f64(spec: ProjectionSpec, rows: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], cols: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], n_threads: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]"]:
+    """
+    The scaled entries P[rows][:, cols] (rows = input features).
+    """
+def projection_scale(spec: ProjectionSpec) -> float:
+    """
+    The factor applied after accumulation: 1/sqrt(dim), or 1/sqrt(nnz) for sparse.
+    """
 def random_permutations(seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, antithetic: bool) -> typing.Annotated[numpy.typing.NDArray[numpy.int64], "[m, n]"]:
     ...
 def random_subsets(seed: typing.SupportsInt | typing.SupportsIndex, first_id: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, n]"]:
@@ -1085,6 +1179,7 @@ GLM_LOSS_TRAIN_TILE: int = 256
 LASSO_BLOCK_TARGETS: int = 32
 LDS_TARGET_TILE: int = 32
 LEVERAGE_ONE_TOL: float = 1e-10
+PROJECTION_FEATURE_TILE: int = 256
 TRAK_ROW_TILE: int = 256
 _isa: str = 'baseline'
 _openmp: bool = True
