@@ -21,8 +21,6 @@ from attrib import _checkpoint
 from attrib import shapley as shapley_module
 from attrib.exceptions import StoppedEarlyWarning
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _reg(n=40, m=30, seed=0):
     rng = np.random.default_rng(seed)
@@ -150,7 +148,9 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     path = tmp_path / "killed.attrib"
     script = tmp_path / "run.py"
     script.write_text(_KILLED_SCRIPT)
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # The attrib this test imported (the source tree with its built core, or an installed wheel).
+    here = os.path.dirname(os.path.dirname(os.path.abspath(attrib.__file__)))
+    env = dict(os.environ, PYTHONPATH=here + os.pathsep + os.environ.get("PYTHONPATH", ""))
     total = 100_000  # far more than the run gets to do before it is killed
     proc = subprocess.Popen([sys.executable, str(script), str(path), str(total)], env=env)
     try:
