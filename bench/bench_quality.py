@@ -218,7 +218,11 @@ def trak_scores(X, y, Xq, yq):
     sign, sign_q = 2 * y - 1, 2 * yq - 1
     margins = sign * (Z @ np.asarray(fit.params_))
     G, Gq = sign[:, None] * Z, sign_q[:, None] * Zq
-    t = attrib.TRAK()
+    # The model's gradients are its (d + 1)-dimensional features: already small, so no projection
+    # (dim = their width: TRAK takes them as projected). One model, no ensemble: TRAK-1. The
+    # kernel takes the model's own L2 penalty (lambda = 1/C): digits have constant pixels, which
+    # leave Phi' Phi singular without it.
+    t = attrib.TRAK(dim=G.shape[1], lambda_reg=1.0 / C)
     t.add_checkpoint(G, 1.0 / (1.0 + np.exp(margins)))
     S = np.asarray(t.score(Gq))
     return S if S.shape == (X.shape[0], Xq.shape[0]) else S.T
