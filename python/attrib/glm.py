@@ -873,7 +873,7 @@ class GLMLOOResult(AttributionResult):
         in_timed_pieces(
             Xt.shape[0],
             int(core.GLM_LOSS_TEST_TILE),
-            1,
+            4 * _threads(self._prob, core),  # the kernel runs tiles in parallel: whole rounds of them
             lambda a, b: parts.append(
                 core.glm_loss_change_topk(
                     Xt[a:b], yt[a:b], ot[a:b] if ot.size else ot, self._fit, D, k, self._prob.n_threads
@@ -917,7 +917,7 @@ class GLMLOOResult(AttributionResult):
         in_timed_pieces(
             D.shape[0],
             int(core.GLM_LOSS_TRAIN_TILE),
-            _threads(self._prob, core),
+            4 * _threads(self._prob, core),
             lambda a, b: core.glm_loss_change(Xt, yt, ot, self._fit, D[a:b], self._prob.n_threads, out[a:b]),
         )
         return out
