@@ -98,6 +98,10 @@ def _run_block(fn, spec, first, count, n_threads, extra):
     return fn(spec, first, count, n_threads, None, **extra)
 
 
+#: Times one block is submitted again after the cluster cancelled it (a dead worker, lost data).
+MAX_RESUBMITS = 3
+
+
 class DaskExecutor:
     """Runs a ``_blocks.BlockJob``'s blocks as tasks of ``client``; used by ``run_blocks``."""
 
@@ -111,8 +115,9 @@ class DaskExecutor:
         self.room = max(2, 2 * threads)
         self.futures: dict = {}  # first id -> (future, count)
         self._tag = f"attrib-{job.name}-{uuid.uuid4().hex[:12]}"
+        self._retries: dict = {}  # first id -> times resubmitted after the cluster cancelled it
 
-    def submit(self, first, count, per_item):
+    def submit(self, first, count, per_item, *, retry: int = 0):
         extra = self.job.extra(first, count)
         future = self.client.submit(
             _run_block,
@@ -122,7 +127,7 @@ class DaskExecutor:
             count,
             self.n_threads,
             extra,
-            key=f"{self._tag}-{first}",
+            key=f"{self._tag}-{first}" + (f"-retry{retry}" if retry else ""),
             pure=False,
         )
         self.futures[first] = (future, count)
@@ -141,6 +146,9 @@ class DaskExecutor:
             )
         except TimeoutError:
             pass
+        except Exception as wait_error:  # newer distributed raises when a future was cancelled under it
+            if "Cancelled" not in type(wait_error).__name__:
+                raise
         out = []
         for first, (future, count) in list(self.futures.items()):
             if not future.done():
@@ -150,6 +158,15 @@ class DaskExecutor:
                 part = future.result()
                 seconds = part.get("seconds", 0.0) if isinstance(part, dict) else 0.0
                 out.append((first, count, part, seconds))
+            elif future.status == "cancelled" and self._retries.get(first, 0) < MAX_RESUBMITS:
+                # Not by us (cancel() clears the table first): the cluster dropped the task, e.g. a
+                # worker died and the scheduler forgot the task or the data it needs. A block is a
+                # pure function of its ids, so it is submitted again (the data scattered again if
+                # it is gone), and merged once, when a result first arrives.
+                self._retries[first] = self._retries.get(first, 0) + 1
+                if self.spec_future is None or self.spec_future.status != "finished":
+                    self.spec_future = self.client.scatter(self.job.spec, broadcast=True, hash=False)
+                self.submit(first, count, None, retry=self._retries[first])
             else:
                 exc = future.exception() if future.status == "error" else None
                 if exc is None:
