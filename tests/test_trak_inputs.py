@@ -27,8 +27,13 @@ def test_constructor_arguments():
         attrib.TRAK(lambda_reg=-1.0)
     with pytest.raises(TypeError, match="projector must have n_features, dim and project"):
         attrib.TRAK(projector=np.eye(3))
-    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
-        attrib.TRAK(seed=-1)
+    # The seed rule of every seeded function: a wrong type is a TypeError, a bad value a ValueError.
+    for bad in (-1, 2**64):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\)"):
+            attrib.TRAK(seed=bad)
+    for bad in (1.5, True, "0"):
+        with pytest.raises(TypeError, match="seed must be an integer"):
+            attrib.TRAK(seed=bad)
 
 
 def test_score_before_add_checkpoint(data):

@@ -1,8 +1,8 @@
 // Change of test losses when each training row's parameter change is applied: the dense
 // n_train x n_test matrix in tiles, and a streaming top-k that never forms it.
 #include "glm_passes.hpp"
+#include "two_sided_topk.hpp"
 
-#include <queue>
 #include <stdexcept>
 
 namespace attrib {
@@ -52,17 +52,6 @@ void check_change_shapes(const Eigen::Ref<const RowMatrixXd>& X_test, const Eige
     throw std::invalid_argument("glm_loss_change: shapes do not match the fit");
 }
 
-// "a ranks before b": NaN last, then by value (descending when `largest`), then by lower index.
-struct Ranked {
-  double val;
-  std::int64_t idx;
-};
-bool ranks_before(const Ranked& a, const Ranked& b, bool largest) {
-  const bool an = std::isnan(a.val), bn = std::isnan(b.val);
-  if (an != bn) return bn;
-  if (!an && a.val != b.val) return largest ? a.val > b.val : a.val < b.val;
-  return a.idx < b.idx;
-}
 
 }  // namespace
 
@@ -104,45 +93,16 @@ GlmTopK glm_loss_change_topk(const Eigen::Ref<const RowMatrixXd>& X_test, const 
   const Index n_te = (m + kTestTile - 1) / kTestTile;
   parallel_for(n_te, n_threads, [&](Index tt) {
     const Index c0 = tt * kTestTile, mc = std::min(kTestTile, m - c0);
-    auto worse_help = [](const Ranked& a, const Ranked& b) { return ranks_before(a, b, true); };
-    auto worse_harm = [](const Ranked& a, const Ranked& b) { return ranks_before(a, b, false); };
-    // Heaps whose top is the worst kept candidate.
-    std::vector<std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_help)>> help(
-        mc, std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_help)>(worse_help));
-    std::vector<std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_harm)>> harm(
-        mc, std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_harm)>(worse_harm));
+    topk_detail::TwoSidedTopK heaps(mc, k);
     RowMatrixXd T;
     for (Index r0 = 0; r0 < n; r0 += kTrainTile) {
       const Index mr = std::min(kTrainTile, n - r0);
       change_tile(D, Zt, eta_t, base, y_test, fit.family, r0, mr, c0, mc, T);
-      for (Index c = 0; c < mc; ++c) {
-        for (Index r = 0; r < mr; ++r) {
-          const Ranked cand{T(r, c), static_cast<std::int64_t>(r0 + r)};
-          if (static_cast<Index>(help[c].size()) < k) {
-            help[c].push(cand);
-          } else if (ranks_before(cand, help[c].top(), true)) {
-            help[c].pop();
-            help[c].push(cand);
-          }
-          if (static_cast<Index>(harm[c].size()) < k) {
-            harm[c].push(cand);
-          } else if (ranks_before(cand, harm[c].top(), false)) {
-            harm[c].pop();
-            harm[c].push(cand);
-          }
-        }
-      }
+      for (Index c = 0; c < mc; ++c)
+        for (Index r = 0; r < mr; ++r) heaps.offer(c, T(r, c), static_cast<std::int64_t>(r0 + r));
     }
-    for (Index c = 0; c < mc; ++c) {
-      for (Index q = k - 1; q >= 0; --q) {  // the heap pops worst first
-        res.helpful_idx(c0 + c, q) = help[c].top().idx;
-        res.helpful_val(c0 + c, q) = help[c].top().val;
-        help[c].pop();
-        res.harmful_idx(c0 + c, q) = harm[c].top().idx;
-        res.harmful_val(c0 + c, q) = harm[c].top().val;
-        harm[c].pop();
-      }
-    }
+    for (Index c = 0; c < mc; ++c)
+      heaps.write(c, c0 + c, res.helpful_idx, res.helpful_val, res.harmful_idx, res.harmful_val);
   });
   return res;
 }

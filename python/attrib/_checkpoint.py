@@ -35,6 +35,7 @@ import zipfile
 
 import numpy as np
 
+from ._validation import check_bool
 from ._version import __version__
 
 __all__ = ["Checkpointer", "array_digest", "callable_digest", "fingerprint", "load", "open_run", "save"]
@@ -237,8 +238,7 @@ def check_every(value):
 def open_run(checkpoint, resume, checkpoint_every, fp: dict) -> Checkpointer | None:
     """The checkpointer for a run (None without ``checkpoint``), with the state loaded when
     ``resume`` is True and the file exists. A fresh run refuses to overwrite an existing file."""
-    if not isinstance(resume, (bool, np.bool_)):
-        raise TypeError(f"resume must be True or False, got {resume!r}")
+    resume = check_bool(resume, "resume")
     every = check_every(checkpoint_every)
     if checkpoint is None:
         if resume:

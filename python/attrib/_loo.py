@@ -4,6 +4,7 @@ that catches training data modified in place before a lazy computation reads it 
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -215,3 +216,21 @@ class DataGuard:
                 raise RuntimeError(
                     f"{name} was modified in place after {fitted_by}(); fit again to get consistent results"
                 )
+
+
+def check_refine_rows(refine, n: int, score) -> np.ndarray:
+    """Rows to solve exactly: the k with the largest score (leverage or Cook's distance; computed
+    only when needed), or the rows named."""
+    if isinstance(refine, (numbers.Integral, np.integer)):
+        key = -np.nan_to_num(np.asarray(score()), nan=-np.inf)
+        return np.sort(np.argsort(key, kind="stable")[: min(int(refine), n)]).astype(np.int64)
+    rows = np.asarray(refine)
+    if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise ValueError(f"refine as a boolean mask must have length {n}, got shape {rows.shape}")
+        return np.flatnonzero(rows).astype(np.int64)
+    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+        raise TypeError("refine must be 'auto', an int (how many rows to pick by refine_by) or an array of row indices")
+    if rows.size and (rows.min() < -n or rows.max() >= n):
+        raise ValueError(f"refine has a row index out of range for X with {n} rows")
+    return np.unique(np.where(rows < 0, rows + n, rows)).astype(np.int64)

@@ -23,6 +23,7 @@ from ._validation import (
     as_float_vector,
     as_labels,
     check_binary_labels,
+    check_bool,
     check_positive,
     encode_labels,
     resolve_n_jobs,
@@ -402,8 +403,7 @@ def retrain(
     learner: _Builtin | _PerSubset
     n_threads = resolve_n_jobs(n_jobs)
     max_iter = check_positive(max_iter, "max_iter", integer=True)
-    if not isinstance(fit_intercept, (bool, np.bool_)):
-        raise TypeError(f"fit_intercept must be True or False, got {fit_intercept!r}")
+    fit_intercept = check_bool(fit_intercept, "fit_intercept")
     if isinstance(model, str):
         name = model.strip().lower()
         if name not in BUILTIN_MODELS:

@@ -266,6 +266,19 @@ def encode_labels(y: np.ndarray, y_test: np.ndarray, *, min_classes: int = 2):
     return classes, codes, test_codes
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed of the counter-based streams: an integer in [0, 2**64) (the Philox key)."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got bool")
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer in [0, 2**64), got {type(seed).__name__}") from None
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed}")
+    return int(seed)
+
+
 def check_positive(value, name: str, *, integer: bool = False, allow_none: bool = False):
     """A finite number > 0 (an integer when asked), or None when allowed."""
     if value is None and allow_none:
@@ -288,7 +301,7 @@ def check_positive(value, name: str, *, integer: bool = False, allow_none: bool 
     return value
 
 
-#: Columns whose mean exceeds this many standard deviations are centred before the fit (see _centre).
+#: Columns whose mean exceeds this many standard deviations are centred (see offset_column_means).
 CENTRE_RATIO = 8.0
 #: Rows sampled (a fixed stride) to decide whether to centre: the check stays O(d) per call.
 CENTRE_SAMPLE_ROWS = 4096

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _dispatch
 from ._progress import BlockSizer, DeferredInterrupt, Progress
-from ._validation import check_positive, resolve_n_jobs
+from ._validation import check_bool, check_positive, check_seed, resolve_n_jobs
 from .exceptions import ConvergenceWarning, StoppedEarlyWarning
 from .results import AttributionResult
 
@@ -50,18 +50,6 @@ GRAM_MAX_BYTES = 4 * 2**30
 # ----------------------------------------------------------------------------------------------
 # Argument checks
 # ----------------------------------------------------------------------------------------------
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError("seed must be an integer, got bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"seed must be an integer in [0, 2**64), got {type(seed).__name__}") from None
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    return int(seed)
 
 
 def _check_alpha(alpha) -> float:
@@ -211,7 +199,7 @@ class SubsetMasks:
         packed.flags.writeable = False
         self.packed = packed
         self.n_train = int(n_train)
-        self.seed = None if seed is None else _check_seed(seed)
+        self.seed = None if seed is None else check_seed(seed)
         self.alpha = float(alpha)
         self.sampler = sampler
         self.first_id = int(first_id)
@@ -569,7 +557,7 @@ def check_sampling(n, n_subsets, alpha, sampler, seed, first_id=0):
     n_subsets = _check_count(n_subsets, "n_subsets")
     alpha = _check_alpha(alpha)
     sampler = _check_sampler(sampler)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if isinstance(first_id, (bool, np.bool_)):
         raise TypeError("first_id must be an integer, got bool")
     first_id = operator.index(first_id)
@@ -979,8 +967,7 @@ def datamodels(
         raise ValueError(f"eps must be in (0, 1], got {eps}")
     tol = check_positive(tol, "tol")
     max_sweeps = _check_count(max_sweeps, "max_sweeps")
-    if not isinstance(early_stop, (bool, np.bool_)):
-        raise TypeError(f"early_stop must be True or False, got {early_stop!r}")
+    early_stop = check_bool(early_stop, "early_stop")
     n_threads = resolve_n_jobs(n_jobs)
     if m < 2:
         raise ValueError(f"datamodels need at least 2 subsets, got {m}")

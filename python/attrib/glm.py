@@ -40,6 +40,7 @@ from ._loo import (
     DataGuard,
     Groups,
     check_dense_size,
+    check_refine_rows,
     describe_rows,
     in_timed_pieces,
     leverage_one,
@@ -402,24 +403,6 @@ def _refine_is_explicit(refine) -> bool:
     return True
 
 
-def _check_refine(refine, n: int, score) -> np.ndarray:
-    """Rows to solve exactly: the k with the largest score (leverage or Cook's distance; computed
-    only when needed), or the rows named."""
-    if isinstance(refine, (numbers.Integral, np.integer)):
-        key = -np.nan_to_num(np.asarray(score()), nan=-np.inf)
-        return np.sort(np.argsort(key, kind="stable")[: min(int(refine), n)]).astype(np.int64)
-    rows = np.asarray(refine)
-    if rows.dtype == bool:
-        if rows.shape != (n,):
-            raise ValueError(f"refine as a boolean mask must have length {n}, got shape {rows.shape}")
-        return np.flatnonzero(rows).astype(np.int64)
-    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
-        raise TypeError("refine must be 'auto', an int (how many rows to pick by refine_by) or an array of row indices")
-    if rows.size and (rows.min() < -n or rows.max() >= n):
-        raise ValueError(f"refine has a row index out of range for X with {n} rows")
-    return np.unique(np.where(rows < 0, rows + n, rows)).astype(np.int64)
-
-
 def _auto_refine(family: str, quad, hat, step_sq, w, n_params: int) -> tuple[np.ndarray, float]:
     """Rows for refine="auto", and the error bound of the Newton steps that are left.
 
@@ -685,7 +668,7 @@ def _leave_one_out(prob: _Problem, fit, method: str, refine, refine_by: str, max
     elif refine is False or refine is True:
         rows = np.empty(0, dtype=np.int64)
     else:
-        rows = _check_refine(refine, n, lambda: cooks if refine_by == "cooks_distance" else hat)
+        rows = check_refine_rows(refine, n, lambda: cooks if refine_by == "cooks_distance" else hat)
     if rows.size:
         d, eta = _exact_rows(prob, fit, rows, lev1, max_iter, core, stacklevel=3)
         dcoef[rows] = d

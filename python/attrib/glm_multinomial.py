@@ -37,6 +37,7 @@ from ._loo import (
     DataGuard,
     Groups,
     check_dense_size,
+    check_refine_rows,
     describe_rows,
     or_empty,
     param_names,
@@ -299,22 +300,6 @@ def _exact_rows(prob: _MnProblem, fit, rows: np.ndarray, max_iter: int, core, st
     return D
 
 
-def _check_refine_rows(refine, n: int, score) -> np.ndarray:
-    if isinstance(refine, (numbers.Integral, np.integer)):
-        key = -np.nan_to_num(np.asarray(score()), nan=-np.inf)
-        return np.sort(np.argsort(key, kind="stable")[: min(int(refine), n)]).astype(np.int64)
-    rows = np.asarray(refine)
-    if rows.dtype == bool:
-        if rows.shape != (n,):
-            raise ValueError(f"refine as a boolean mask must have length {n}, got shape {rows.shape}")
-        return np.flatnonzero(rows).astype(np.int64)
-    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
-        raise TypeError("refine must be 'auto', an int (how many rows to pick by refine_by) or an array of row indices")
-    if rows.size and (rows.min() < -n or rows.max() >= n):
-        raise ValueError(f"refine has a row index out of range for X with {n} rows")
-    return np.unique(np.where(rows < 0, rows + n, rows)).astype(np.int64)
-
-
 def auto_refine_rows(step_sq: np.ndarray, n_params: int) -> np.ndarray:
     """Rows for refine="auto": the ceil(n_params / 10) rows with the largest Newton steps in the
     Hessian norm (the one-step error grows with the square of the step, so they carry it), which
@@ -372,7 +357,7 @@ def multinomial_loo(
         dcoef[rows] = _exact_rows(prob, fit, rows, max_iter, core, stacklevel=3)
     else:
         if explicit:
-            rows = _check_refine_rows(refine, n, lambda: step_sq if refine_by == "cooks_distance" else hat)
+            rows = check_refine_rows(refine, n, lambda: step_sq if refine_by == "cooks_distance" else hat)
         elif method == "newton" and isinstance(refine, str) and fit.converged:
             rows = auto_refine_rows(np.where(undefined, np.nan, step_sq), P)
         else:

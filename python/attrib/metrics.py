@@ -66,6 +66,7 @@ from ._validation import (
     as_float_matrix,
     check_binary_labels,
     check_positive,
+    check_seed,
     resolve_n_jobs,
 )
 from .exceptions import StoppedEarlyWarning, UndefinedValueWarning
@@ -182,18 +183,6 @@ def _as_outputs(outputs, m: int, n_target: int) -> np.ndarray:
     if arr.shape != (m, n_target):
         raise ValueError(f"outputs must have shape ({m}, {n_target}) (subsets x targets), got {arr.shape}")
     return as_float_matrix(arr, "outputs")
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError("seed must be an integer, got bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"seed must be an integer in [0, 2**64), got {type(seed).__name__}") from None
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    return int(seed)
 
 
 def _check_ci(ci) -> float:
@@ -548,7 +537,7 @@ def lds(
     packed = _as_masks(masks, n)
     m = packed.shape[0]
     Y = _as_outputs(outputs, m, T)
-    n_bootstrap, ci, seed = _check_n_bootstrap(n_bootstrap), _check_ci(ci), _check_seed(seed)
+    n_bootstrap, ci, seed = _check_n_bootstrap(n_bootstrap), _check_ci(ci), check_seed(seed)
     nan_policy = _check_policy(nan_policy)
     n_threads = resolve_n_jobs(n_jobs)
     core = _dispatch.core
@@ -650,7 +639,7 @@ def loo_correlation(
         raise ValueError(f"scores has shape {A.shape} but exact_loo has shape {B.shape}")
     if A.shape[0] < 2:
         raise ValueError(f"need at least 2 training points, got {A.shape[0]}")
-    n_bootstrap, ci, seed = _check_n_bootstrap(n_bootstrap), _check_ci(ci), _check_seed(seed)
+    n_bootstrap, ci, seed = _check_n_bootstrap(n_bootstrap), _check_ci(ci), check_seed(seed)
     nan_policy = _check_policy(nan_policy)
     n_threads = resolve_n_jobs(n_jobs)
     core = _dispatch.core

@@ -16,11 +16,10 @@ DsDm paper's are.
 from __future__ import annotations
 
 import numbers
-import operator
 
 import numpy as np
 
-from ._validation import as_float_matrix, check_positive
+from ._validation import as_float_matrix, check_positive, check_seed
 from .results import AttributionResult
 
 __all__ = ["SelectionResult", "select"]
@@ -87,18 +86,6 @@ def _weights(target_weights, n_target: int) -> np.ndarray:
     if not (w != 0).any():
         raise ValueError("target_weights is zero for every target: nothing to select for")
     return w / w.sum() if (w >= 0).all() else w
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError("seed must be an integer, got bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"seed must be an integer in [0, 2**64), got {type(seed).__name__}") from None
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    return int(seed)
 
 
 def _unit_rows(A: np.ndarray, name: str) -> np.ndarray:
@@ -208,7 +195,7 @@ def select(
     if k > n:
         raise ValueError(f"k={k} is more than the {n} candidates")
     if method == "random":
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         keys = np.random.Generator(np.random.Philox(seed)).random(n)
         return SelectionResult(keys, k, method, None, seed)
     w = _weights(target_weights, n_target)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import re
 import time
 import warnings
@@ -32,7 +31,9 @@ from ._utilities import KNN_RANK_MAX_BYTES, BuiltinUtility, _describe, knn_frame
 from ._validation import (
     as_float_matrix,
     as_labels,
+    check_bool,
     check_positive,
+    check_seed,
     encode_labels,
     resolve_n_jobs,
 )
@@ -215,24 +216,6 @@ class ShapleyResult(AttributionResult):
 # Checks this family needs beyond _validation.py (same convention: TypeError for a wrong type,
 # ValueError for a value out of range)
 # ----------------------------------------------------------------------------------------------
-
-
-def _check_flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError("seed must be an integer, got bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"seed must be an integer in [0, 2**64), got {type(seed).__name__}") from None
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    return int(seed)
 
 
 def _check_fraction(value, name: str) -> float:
@@ -823,7 +806,7 @@ def knn_shapley(
     Xt = as_float_matrix(X_test, "X_test", n_features=d)
     yt = as_labels(y_test, "y_test", Xt.shape[0], what="X_test")
     k = _check_int_size(check_positive(k, "k", integer=True), "k")
-    soft_label = _check_flag(soft_label, "soft_label")
+    soft_label = check_bool(soft_label, "soft_label")
     classes, codes, test_codes = encode_labels(ya, yt)
     n_threads = resolve_n_jobs(n_jobs)
     core = _dispatch.core
@@ -1186,12 +1169,12 @@ def data_shapley(
     k = _check_int_size(check_positive(k, "k", integer=True), "k") if isinstance(utility, str) else k
     if max_permutations is None and time_budget is None and rtol is None and atol is None:
         raise ValueError("nothing would stop the run: give max_permutations, time_budget, rtol or atol")
-    antithetic = _check_flag(antithetic, "antithetic")
+    antithetic = check_bool(antithetic, "antithetic")
     if antithetic and kind == "banzhaf":
         raise ValueError("antithetic sampling applies to permutations, not to Banzhaf's random subsets")
     if antithetic and block_size is not None and block_size % 2:
         raise ValueError(f"antithetic sampling needs an even block_size, got {block_size}")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if truncation is not None:
         truncation = check_positive(truncation, "truncation")
         truncation_patience = check_positive(truncation_patience, "truncation_patience", integer=True)

@@ -27,7 +27,6 @@ takes effect between tiles.
 
 from __future__ import annotations
 
-import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ import numpy as np
 
 from . import _dispatch
 from ._loo import DEFAULT_MAX_BYTES, ILL_CONDITIONED_RCOND, LEVERAGE_ONE_TOL, check_dense_size, describe_rows
-from ._validation import check_alpha, check_positive, resolve_n_jobs
+from ._validation import check_alpha, check_positive, check_seed, resolve_n_jobs
 from .exceptions import IllConditionedWarning, LeverageOneWarning
 
 __all__ = ["TRAK", "TRAKTopK"]
@@ -246,9 +245,7 @@ class TRAK:
         self._projector = projector
         self.dim = check_positive(dim, "dim", integer=True)
         self.lambda_reg = check_alpha(lambda_reg, "lambda_reg")
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
-            raise TypeError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.estimator = _check_choice(estimator, "estimator", ESTIMATORS)
         self.weighting = _check_choice(weighting, "weighting", WEIGHTINGS)
         self._n_threads = resolve_n_jobs(n_jobs)
