@@ -4,6 +4,7 @@ that catches training data modified in place before a lazy computation reads it 
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 import warnings
@@ -234,3 +235,15 @@ def check_refine_rows(refine, n: int, score) -> np.ndarray:
     if rows.size and (rows.min() < -n or rows.max() >= n):
         raise ValueError(f"refine has a row index out of range for X with {n} rows")
     return np.unique(np.where(rows < 0, rows + n, rows)).astype(np.int64)
+
+
+def penalty_from_C(C) -> float:
+    """C as the penalty l2 = 1 / C (0 for C=None or inf)."""
+    if C is None:
+        return 0.0
+    if isinstance(C, bool) or not isinstance(C, numbers.Real):
+        raise TypeError(f"C must be a positive real number or None (no penalty), got {type(C).__name__}")
+    C = float(C)
+    if math.isnan(C) or C <= 0:
+        raise ValueError(f"C must be > 0 (or None for no penalty), got {C}")
+    return 0.0 if math.isinf(C) else 1.0 / C

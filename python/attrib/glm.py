@@ -47,6 +47,7 @@ from ._loo import (
     or_empty,
     param_names,
     parse_groups,
+    penalty_from_C,
     warn_leverage_one,
 )
 from ._validation import (
@@ -90,18 +91,6 @@ def _check_family(family) -> str:
             f"family must be one of {sorted((*FAMILIES, 'multinomial'))} or a fitted scikit-learn estimator, got {family!r}"
         )
     return family
-
-
-def _check_C(C) -> float:
-    """C as the penalty l2 = 1 / C (0 for C=None or inf)."""
-    if C is None:
-        return 0.0
-    if isinstance(C, bool) or not isinstance(C, numbers.Real):
-        raise TypeError(f"C must be a positive real number or None (no penalty), got {type(C).__name__}")
-    C = float(C)
-    if np.isnan(C) or C <= 0:
-        raise ValueError(f"C must be > 0 (or None for no penalty), got {C}")
-    return 0.0 if np.isinf(C) else 1.0 / C
 
 
 def _check_method(method) -> str:
@@ -241,7 +230,7 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset=None)
     start = None
     if isinstance(family, str) or family is None:
         family = _check_family(family)
-        l2 = _check_C(C)
+        l2 = penalty_from_C(C)
         fit_intercept = check_bool(fit_intercept, "fit_intercept")
     else:
         if offset is not None:

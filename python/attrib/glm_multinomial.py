@@ -22,8 +22,6 @@ module for ``family="multinomial"`` or a fitted multiclass ``LogisticRegression`
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 import time
 import warnings
 
@@ -42,6 +40,7 @@ from ._loo import (
     or_empty,
     param_names,
     parse_groups,
+    penalty_from_C,
     warn_leverage_one,
 )
 from ._validation import (
@@ -117,17 +116,6 @@ class _MnProblem:
         return self.X.shape[1] + int(self.fit_intercept)
 
 
-def _check_C(C) -> float:
-    if C is None:
-        return 0.0
-    if isinstance(C, bool) or not isinstance(C, numbers.Real):
-        raise TypeError(f"C must be a positive real number or None (no penalty), got {type(C).__name__}")
-    C = float(C)
-    if math.isnan(C) or C <= 0:
-        raise ValueError(f"C must be > 0 (or None for no penalty), got {C}")
-    return 0.0 if math.isinf(C) else 1.0 / C
-
-
 def _read_estimator(est, d: int):
     """(classes, l2, fit_intercept, start) of a fitted multiclass LogisticRegression."""
     params = est.get_params()
@@ -172,7 +160,7 @@ def _prepare(X, y, family, C, sample_weight, fit_intercept, n_jobs, offset):
     labels = as_labels(y, "y", n)
     start = None
     if isinstance(family, str):
-        l2 = _check_C(C)
+        l2 = penalty_from_C(C)
         fit_intercept = check_bool(fit_intercept, "fit_intercept")
         classes = np.unique(labels if w is None else labels[w > 0])
     else:

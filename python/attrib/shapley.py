@@ -696,6 +696,22 @@ class _KnnJob(BlockJob):
 # ----------------------------------------------------------------------------------------------
 
 
+def _resume_and_place(job, ckpt, client, n_jobs, n_threads: int) -> tuple[float, int]:
+    """Restores a resumed checkpoint into ``job`` and checks ``client``: (seconds already spent
+    in earlier sessions, threads per block). On Dask each task runs one thread unless ``n_jobs``
+    says otherwise (the workers are the parallelism)."""
+    elapsed_before = 0.0
+    if ckpt is not None and ckpt.resumed:
+        job.restore(ckpt.arrays)
+        elapsed_before = _checkpoint.scalar(ckpt.arrays, "__elapsed__", 0.0)
+    if client is None:
+        return elapsed_before, n_threads
+    from . import distributed
+
+    distributed.check_client(client)
+    return elapsed_before, n_threads if n_jobs is not None else 1
+
+
 def knn_shapley(
     X,
     y,
@@ -838,16 +854,7 @@ def knn_shapley(
             options={"k": k, "soft_label": soft_label},
         )
         ckpt = _checkpoint.open_run(checkpoint, resume, checkpoint_every, fp)
-    elapsed_before = 0.0
-    if ckpt is not None and ckpt.resumed:
-        job.restore(ckpt.arrays)
-        elapsed_before = _checkpoint.scalar(ckpt.arrays, "__elapsed__", 0.0)
-    worker_threads = n_threads
-    if client is not None:
-        from . import distributed
-
-        distributed.check_client(client)
-        worker_threads = n_threads if n_jobs is not None else 1
+    elapsed_before, worker_threads = _resume_and_place(job, ckpt, client, n_jobs, n_threads)
     stopped_by, _ = run_blocks(
         job,
         total=m,
@@ -1281,16 +1288,7 @@ def data_shapley(
             empty_score,
         )
         ckpt = _checkpoint.open_run(checkpoint, resume, checkpoint_every, fp)
-    elapsed_before = 0.0
-    if ckpt is not None and ckpt.resumed:
-        job.restore(ckpt.arrays)
-        elapsed_before = _checkpoint.scalar(ckpt.arrays, "__elapsed__", 0.0)
-    worker_threads = n_threads
-    if client is not None:
-        from . import distributed
-
-        distributed.check_client(client)
-        worker_threads = n_threads if n_jobs is not None else 1
+    elapsed_before, worker_threads = _resume_and_place(job, ckpt, client, n_jobs, n_threads)
 
     unit = "subsets" if kind == "banzhaf" else "permutations"
     bar = Progress(bool(progress), max_permutations, unit)
