@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _dispatch
-from .exceptions import LeverageOneWarning
+from .exceptions import LeverageOneWarning, NotAtOptimumWarning
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -247,3 +247,27 @@ def penalty_from_C(C) -> float:
     if math.isnan(C) or C <= 0:
         raise ValueError(f"C must be > 0 (or None for no penalty), got {C}")
     return 0.0 if math.isinf(C) else 1.0 / C
+
+
+#: Newton fit: stop once the step is below this times (1 + max|theta|), after taking that step
+#: (quadratic convergence puts the result at the rounding floor).
+FIT_TOL = 1e-10
+#: Exact leave-one-out: stop a row once its step is below this times (1 + max|theta|).
+EXACT_TOL = 1e-12
+#: A fitted estimator's coefficients count as optimal when they are this close (relative to
+#: 1 + max|theta|) to attrib's precise fit; otherwise NotAtOptimumWarning.
+OPTIMUM_RTOL = 1e-7
+
+
+def warn_if_not_at_optimum(theta: np.ndarray, start: np.ndarray, stacklevel: int) -> None:
+    """NotAtOptimumWarning when a fitted estimator's parameters (``start``) were not within
+    OPTIMUM_RTOL of the optimum attrib found from them (``theta``, the same coordinates)."""
+    gap = float(np.max(np.abs(np.ravel(theta) - np.ravel(start))))
+    if gap > OPTIMUM_RTOL * (1.0 + float(np.max(np.abs(theta)))):
+        warnings.warn(
+            f"the estimator's coefficients differ from the optimum of its objective by up to {gap:.2g} "
+            "(fit it with a tighter tol, e.g. solver='newton-cholesky', tol=1e-12); attrib refitted "
+            "precisely and uses its own coefficients",
+            NotAtOptimumWarning,
+            stacklevel=stacklevel + 1,
+        )

@@ -36,6 +36,8 @@ from . import _dispatch
 from ._loo import (
     DEFAULT_MAX_BYTES,
     EMPTY,
+    EXACT_TOL,
+    FIT_TOL,
     ILL_CONDITIONED_RCOND,
     DataGuard,
     Groups,
@@ -48,6 +50,7 @@ from ._loo import (
     param_names,
     parse_groups,
     penalty_from_C,
+    warn_if_not_at_optimum,
     warn_leverage_one,
 )
 from ._validation import (
@@ -62,7 +65,7 @@ from ._validation import (
     offset_column_means,
     resolve_n_jobs,
 )
-from .exceptions import ConvergenceWarning, IllConditionedWarning, NotAtOptimumWarning
+from .exceptions import ConvergenceWarning, IllConditionedWarning
 from .glm_multinomial import MultinomialLOOResult, is_multinomial, multinomial_loo
 from .results import AttributionResult
 
@@ -72,14 +75,6 @@ __all__ = ["GLMGroupResult", "GLMLOOResult", "TopKInfluence", "glm_loo", "influe
 #: the two CPU builds each have their own enum type).
 FAMILIES = tuple(_dispatch.core.GlmFamily.__members__)
 METHODS = ("newton", "influence", "exact")
-#: Newton fit: stop once the step is below this times (1 + max|theta|), after taking that step
-#: (quadratic convergence puts the result at the rounding floor).
-FIT_TOL = 1e-10
-#: Exact leave-one-out: stop a row once its step is below this times (1 + max|theta|).
-EXACT_TOL = 1e-12
-#: A fitted estimator's coefficients count as optimal when they are this close (relative to
-#: 1 + max|theta|) to attrib's precise fit; otherwise NotAtOptimumWarning.
-OPTIMUM_RTOL = 1e-7
 
 _NO_HESSIAN = np.empty((0, 0))
 
@@ -614,16 +609,7 @@ def glm_loo(
     polish = method == "exact" or explicit
     fit = _fit(prob, start, max_iter=max_iter, polish=polish, core=core)
     if start is not None:
-        theta = _theta(fit)
-        gap = float(np.max(np.abs(theta - start)))
-        if gap > OPTIMUM_RTOL * (1.0 + float(np.max(np.abs(theta)))):
-            warnings.warn(
-                f"the estimator's coefficients differ from the optimum of its objective by up to {gap:.2g} "
-                "(fit it with a tighter tol, e.g. solver='newton-cholesky', tol=1e-12); attrib refitted "
-                "precisely and uses its own coefficients",
-                NotAtOptimumWarning,
-                stacklevel=2,
-            )
+        warn_if_not_at_optimum(_theta(fit), start, stacklevel=2)
     # What to refine: the rows named (explicit), "auto" (True; Newton steps only) or none (False).
     rows_spec = refine if explicit else (method == "newton" and isinstance(refine, str))
     return _leave_one_out(prob, fit, method, rows_spec, refine_by, max_iter, core, polish)

@@ -22,7 +22,6 @@ module for ``family="multinomial"`` or a fitted multiclass ``LogisticRegression`
 from __future__ import annotations
 
 import functools
-import time
 import warnings
 
 import numpy as np
@@ -31,16 +30,20 @@ from . import _dispatch
 from ._loo import (
     DEFAULT_MAX_BYTES,
     EMPTY,
+    EXACT_TOL,
+    FIT_TOL,
     ILL_CONDITIONED_RCOND,
     DataGuard,
     Groups,
     check_dense_size,
     check_refine_rows,
     describe_rows,
+    in_timed_pieces,
     or_empty,
     param_names,
     parse_groups,
     penalty_from_C,
+    warn_if_not_at_optimum,
     warn_leverage_one,
 )
 from ._validation import (
@@ -53,17 +56,10 @@ from ._validation import (
     offset_column_means,
     resolve_n_jobs,
 )
-from .exceptions import ConvergenceWarning, IllConditionedWarning, LeverageOneWarning, NotAtOptimumWarning
+from .exceptions import ConvergenceWarning, IllConditionedWarning, LeverageOneWarning
 from .results import AttributionResult
 
 __all__ = ["MultinomialGroupResult", "MultinomialLOOResult", "is_multinomial"]
-
-#: Newton fit and exact leave-one-out tolerances (relative to 1 + max |theta|), as for the binary family.
-FIT_TOL = 1e-10
-EXACT_TOL = 1e-12
-OPTIMUM_RTOL = 1e-7
-#: Exact leave-one-out runs in calls of about this many seconds (Ctrl-C takes effect between calls).
-EXACT_CALL_SECONDS = 0.2
 
 
 def is_multinomial(family) -> bool:
@@ -256,27 +252,24 @@ def _sole_members(prob: _MnProblem) -> np.ndarray:
 
 
 def _exact_rows(prob: _MnProblem, fit, rows: np.ndarray, max_iter: int, core, stacklevel: int) -> np.ndarray:
-    """theta-hat minus the exact leave-one-out fit of each listed row ((len(rows), K p)); calls of
-    about EXACT_CALL_SECONDS, each a whole number of the core's blocks (the bits of one call)."""
-    n = prob.X.shape[0]
-    block = int(core.multinomial_exact_block_rows(n, prob.n_classes))
-    threads = prob.n_threads if prob.n_threads > 0 else int(core.default_num_threads())
-    parts, conv, start, n_blocks = [], [], 0, max(1, threads)
-    while start < rows.size:
-        stop = min(rows.size, start + n_blocks * block)
-        t0 = time.perf_counter()
-        d, _, ok = core.multinomial_exact_loo(
-            prob.X, prob.y, or_empty(prob.w), fit, rows[start:stop].tolist(), max_iter, EXACT_TOL, prob.n_threads
-        )
-        parts.append(d)
-        conv.append(ok)
-        elapsed, start = time.perf_counter() - t0, stop
-        n_blocks = max(1, min(4 * n_blocks, int(n_blocks * EXACT_CALL_SECONDS / max(elapsed, 1e-6))))
+    """theta-hat minus the exact leave-one-out fit of each listed row ((len(rows), K p)), in short
+    calls of whole blocks of the core (Ctrl-C between them; the bits of one call)."""
+    parts: list = []
+    in_timed_pieces(
+        rows.size,
+        int(core.multinomial_exact_block_rows(prob.X.shape[0], prob.n_classes)),
+        prob.n_threads if prob.n_threads > 0 else int(core.default_num_threads()),
+        lambda a, b: parts.append(
+            core.multinomial_exact_loo(
+                prob.X, prob.y, or_empty(prob.w), fit, rows[a:b].tolist(), max_iter, EXACT_TOL, prob.n_threads
+            )
+        ),
+    )
     P = prob.n_classes * prob.p
     if not parts:
         return np.empty((0, P))
-    D = np.concatenate(parts)
-    converged = np.concatenate(conv)
+    D = np.concatenate([d for d, _, _ in parts])
+    converged = np.concatenate([ok for _, _, ok in parts])
     bad = rows[~converged]
     if bad.size:
         warnings.warn(
@@ -322,16 +315,7 @@ def multinomial_loo(
     polish = method == "exact" or explicit
     fit = _fit(prob, start, core, max_iter=max_iter, polish=polish, stacklevel=3)
     if start is not None:
-        theta = _theta(fit).reshape(-1)
-        gap = float(np.max(np.abs(theta - start)))
-        if gap > OPTIMUM_RTOL * (1.0 + float(np.max(np.abs(theta)))):
-            warnings.warn(
-                f"the estimator's coefficients differ from the optimum of its objective by up to {gap:.2g} "
-                "(fit it with a tighter tol, e.g. solver='newton-cholesky', tol=1e-12); attrib refitted "
-                "precisely and uses its own coefficients",
-                NotAtOptimumWarning,
-                stacklevel=3,
-            )
+        warn_if_not_at_optimum(_theta(fit), start, stacklevel=3)
     n, K, p = prob.X.shape[0], prob.n_classes, prob.p
     P = K * p
     step = core.MultinomialStep.influence if method == "influence" else core.MultinomialStep.newton
