@@ -179,3 +179,20 @@ def test_bad_input(cancer):
         attrib.retrain(X, yy, Xt, np.zeros(len(Xt)), n_subsets=3, alpha=0.1, progress=False)
     with pytest.raises(TypeError, match="model must be"):
         attrib.retrain(X, y, Xt, yt, model=3, progress=False)
+
+
+@pytest.mark.parametrize("model", ["logistic", "ridge", "knn"])
+def test_translation_of_X_leaves_the_outputs_in_place(model):
+    # An offset of 1e8 made every logistic fit singular. The oracle sees fl(X + s) - s, exactly
+    # the shifted call's data translated back.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 4))
+    y = (X @ [1.0, 2.0, -1.0, 0.5] + rng.logistic(size=120) > 0).astype(int)
+    if model == "ridge":
+        y = X @ [1.0, 2.0, -1.0, 0.5] + rng.normal(size=120)
+    kw = dict(model=model, n_subsets=6, seed=0, progress=False)
+    s = 1e8
+    shifted = attrib.retrain(X + s, y, X[:15] + s, y[:15], **kw)
+    back = attrib.retrain((X + s) - s, y, (X[:15] + s) - s, y[:15], **kw)
+    for name, out in back.outputs.items():
+        np.testing.assert_allclose(shifted.outputs[name], out, rtol=1e-7, atol=1e-7 * np.abs(out).max())

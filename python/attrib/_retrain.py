@@ -26,6 +26,7 @@ from ._validation import (
     check_bool,
     check_positive,
     encode_labels,
+    offset_column_means,
     resolve_n_jobs,
 )
 from .datamodels import SubsetMasks, _draw, check_sampling, data_fingerprint
@@ -143,6 +144,12 @@ class _Builtin:
         self.start, self.order = _EMPTY, _NO_ORDER
         self.fingerprint = data_fingerprint(self.X, y)
         if name == "logistic":
+            # The intercept is unpenalised, so centring X and X_target alike is a reparametrisation
+            # that leaves every margin as it is; it keeps an offset of 1e8 from making each fit's
+            # Hessian singular (the same rule as glm_loo).
+            center = offset_column_means(self.X) if fit_intercept else None
+            if center is not None:
+                self.X, self.X_target = self.X - center, self.X_target - center
             self.y, classes = check_binary_labels(y, "y", n)
             self.y_target, _ = check_binary_labels(y_target, "y_target", T, classes=classes)
             opts.l2 = 1.0 / check_positive(C, "C")
