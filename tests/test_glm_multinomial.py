@@ -301,3 +301,21 @@ def test_bad_labels_and_arguments(wine):
         attrib.glm_loo(X[:, :5], y, family=est)
     with pytest.raises(ValueError, match="perfect separation|singular|did not converge"):
         attrib.glm_loo(X, y, family="multinomial", C=None)  # wine separates
+
+
+def test_influence_in_many_calls_equals_one_call(monkeypatch):
+    # influence() runs in short calls of whole tiles so that Ctrl-C takes effect between them.
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(700, 4))
+    y = np.argmax(X @ rng.normal(size=(4, 3)) + rng.gumbel(size=(700, 3)), axis=1)
+    r = attrib.glm_loo(X, y, family="multinomial", refine=0)
+    whole, top = r.influence(X[:300], y[:300]), r.influence(X[:300], y[:300], top_k=4)
+    core = attrib._dispatch.core
+    one = np.empty_like(whole)
+    core.multinomial_loss_change(X[:300], y[:300].astype(float), r._fit, r._dcoef.reshape(700, -1), 2, one)
+    np.testing.assert_array_equal(whole, one)
+    monkeypatch.setattr(attrib._loo, "PIECE_SECONDS", 1e-9)  # one round of tiles per call
+    np.testing.assert_array_equal(r.influence(X[:300], y[:300]), whole)
+    pieces = r.influence(X[:300], y[:300], top_k=4)
+    for name in ("helpful_idx", "helpful_val", "harmful_idx", "harmful_val"):
+        np.testing.assert_array_equal(getattr(pieces, name), getattr(top, name))

@@ -132,18 +132,18 @@ void register_glm_multinomial(py::module_& m) {
       "n_threads"_a);
   m.def("multinomial_exact_block_rows", &attrib::multinomial_exact_block_rows, "n"_a, "n_classes"_a,
         "Rows multinomial_exact_loo solves together (split row lists into multiples of it).");
+  m.attr("MULTINOMIAL_LOSS_TRAIN_TILE") = attrib::kMultinomialLossTrainTile;
+  m.attr("MULTINOMIAL_LOSS_TEST_TILE") = attrib::kMultinomialLossTestTile;
   m.def(
       "multinomial_loss_change",
-      [](const CRef& X_test, const VRef& y_test, const attrib::MultinomialFit& fit, const CRef& D, int n_threads) {
-        py::array_t<double> out = numpy_matrix(D.rows(), X_test.rows());
-        Eigen::Map<RowMatrixXd> o = view(out);
-        {
-          py::gil_scoped_release nogil;
-          attrib::multinomial_loss_change(X_test, y_test, fit, D, o, n_threads);
-        }
-        return out;
+      [](const CRef& X_test, const VRef& y_test, const attrib::MultinomialFit& fit, const CRef& D, int n_threads,
+         Eigen::Ref<RowMatrixXd> out) {
+        py::gil_scoped_release nogil;
+        attrib::multinomial_loss_change(X_test, y_test, fit, D, out, n_threads);
       },
-      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "n_threads"_a);
+      "X_test"_a.noconvert(), "y_test"_a.noconvert(), "fit"_a, "D"_a.noconvert(), "n_threads"_a, "out"_a.noconvert(),
+      "Writes the loss changes into out (len(D) x len(X_test), C-contiguous float64; a row slice of a larger "
+      "result is fine).");
   m.def(
       "multinomial_loss_change_topk",
       [](const CRef& X_test, const VRef& y_test, const attrib::MultinomialFit& fit, const CRef& D, attrib::Index k,

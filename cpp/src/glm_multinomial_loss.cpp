@@ -11,8 +11,8 @@ using namespace mn_detail;
 
 namespace {
 
-constexpr Index kTrainTile = 128;
-constexpr Index kTestTile = 64;
+constexpr Index kTrainTile = kMultinomialLossTrainTile;
+constexpr Index kTestTile = kMultinomialLossTestTile;
 
 struct TestSetup {
   RowMatrixXd Zt;     // m x p test design

@@ -251,6 +251,10 @@ def _sole_members(prob: _MnProblem) -> np.ndarray:
     return pos & (counts[codes] == 1)
 
 
+def _threads(prob: _MnProblem, core) -> int:
+    return prob.n_threads if prob.n_threads > 0 else int(core.default_num_threads())
+
+
 def _exact_rows(prob: _MnProblem, fit, rows: np.ndarray, max_iter: int, core, stacklevel: int) -> np.ndarray:
     """theta-hat minus the exact leave-one-out fit of each listed row ((len(rows), K p)), in short
     calls of whole blocks of the core (Ctrl-C between them; the bits of one call)."""
@@ -258,7 +262,7 @@ def _exact_rows(prob: _MnProblem, fit, rows: np.ndarray, max_iter: int, core, st
     in_timed_pieces(
         rows.size,
         int(core.multinomial_exact_block_rows(prob.X.shape[0], prob.n_classes)),
-        prob.n_threads if prob.n_threads > 0 else int(core.default_num_threads()),
+        _threads(prob, core),
         lambda a, b: parts.append(
             core.multinomial_exact_loo(
                 prob.X, prob.y, or_empty(prob.w), fit, rows[a:b].tolist(), max_iter, EXACT_TOL, prob.n_threads
@@ -498,7 +502,15 @@ class MultinomialLOOResult(AttributionResult):
         Xt, yt = self._test_data(X_test, y_test)
         check_dense_size(D.shape[0], Xt.shape[0], max_bytes, "influence", hint)
         D2 = np.ascontiguousarray(D.reshape(D.shape[0], -1))
-        return self._core.multinomial_loss_change(Xt, yt, self._fit, D2, self._prob.n_threads)
+        core, out = self._core, np.empty((D2.shape[0], Xt.shape[0]))
+        # Training rows in short calls of whole tiles, written in place (Ctrl-C between calls).
+        in_timed_pieces(
+            D2.shape[0],
+            int(core.MULTINOMIAL_LOSS_TRAIN_TILE),
+            4 * _threads(self._prob, core),
+            lambda a, b: core.multinomial_loss_change(Xt, yt, self._fit, D2[a:b], self._prob.n_threads, out[a:b]),
+        )
+        return out
 
     def influence(self, X_test, y_test, *, top_k=None, offset_test=None, max_bytes: int = DEFAULT_MAX_BYTES):
         """Change of each test point's cross-entropy when each training row is removed, by ``dcoef``.
@@ -545,7 +557,17 @@ class MultinomialLOOResult(AttributionResult):
         n = self._dcoef.shape[0]
         k = min(check_positive(top_k, "top_k", integer=True), n)
         D2 = np.ascontiguousarray(self._dcoef.reshape(n, -1))
-        hi, hv, li, lv = self._core.multinomial_loss_change_topk(Xt, yt, self._fit, D2, k, self._prob.n_threads)
+        core, parts = self._core, []
+        # Test points in short calls of whole tiles (Ctrl-C between them; the bits of one call).
+        in_timed_pieces(
+            Xt.shape[0],
+            int(core.MULTINOMIAL_LOSS_TEST_TILE),
+            4 * _threads(self._prob, core),
+            lambda a, b: parts.append(
+                core.multinomial_loss_change_topk(Xt[a:b], yt[a:b], self._fit, D2, k, self._prob.n_threads)
+            ),
+        )
+        hi, hv, li, lv = (np.concatenate(a) for a in zip(*parts))
         return TopKInfluence(hi, hv, li, lv)
 
     def group_loo(self, groups, method: str = "newton", *, max_iter: int = 100) -> MultinomialGroupResult:

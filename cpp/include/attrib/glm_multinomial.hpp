@@ -114,6 +114,11 @@ MultinomialExactLoo multinomial_exact_loo(const Eigen::Ref<const RowMatrixXd>& X
                                           const Eigen::Ref<const Eigen::VectorXd>& w, const MultinomialFit& fit,
                                           const std::vector<std::int64_t>& rows, int max_iter, double tol, int n_threads);
 
+/// Tiles of multinomial_loss_change (training rows x test points) and of its top-k (test points):
+/// a caller that splits a long call into pieces of whole tiles gets the bits of one call.
+inline constexpr Index kMultinomialLossTrainTile = 128;
+inline constexpr Index kMultinomialLossTestTile = 64;
+
 /// Change of each test point's cross-entropy when each training row's parameter change is applied:
 /// entry (i, j) = l(y_j, Theta-hat - D_i) - l(y_j, Theta-hat), D row i = theta-hat - theta_(i) (P,
 /// class-major). Positive: removing row i raises test loss j (row i helps j). Computed in tiles.
