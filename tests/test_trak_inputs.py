@@ -147,3 +147,21 @@ def test_ctrl_c_between_tiles_leaves_the_scorer_usable(data, monkeypatch):
     assert len(calls) == 2  # stopped at the tile boundary, not after all of them
     monkeypatch.setattr(_dispatch.core, "trak_score_rows", real)
     np.testing.assert_array_equal(t.score(phi[:4]), before)
+
+
+@pytest.mark.parametrize("what", ["features", "out_to_loss"])
+def test_editing_the_added_arrays_in_place_is_caught(rng, what):
+    # float32 features are used in place, without a copy: an edit after add_checkpoint changed
+    # the scores silently (by ~1 here) while the kernel stayed factored from the old ones.
+    F = rng.normal(size=(100, 8)).astype(np.float32)
+    q = np.full(100, 0.5)
+    Ft = rng.normal(size=(5, 8)).astype(np.float32)
+    t = attrib.TRAK(dim=8)
+    t.add_checkpoint(F, q)
+    t.score(Ft)
+    (F if what == "features" else q)[3] += 1.0
+    name = "train_features" if what == "features" else "out_to_loss"
+    with pytest.raises(RuntimeError, match=f"{name} was modified in place"):
+        t.score(Ft)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        t.self_influence()

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _dispatch
-from ._loo import DEFAULT_MAX_BYTES, ILL_CONDITIONED_RCOND, LEVERAGE_ONE_TOL, check_dense_size, describe_rows
+from ._loo import DEFAULT_MAX_BYTES, ILL_CONDITIONED_RCOND, LEVERAGE_ONE_TOL, DataGuard, check_dense_size, describe_rows
 from ._validation import check_alpha, check_positive, check_seed, resolve_n_jobs
 from .exceptions import IllConditionedWarning, LeverageOneWarning
 
@@ -130,6 +130,7 @@ class _Checkpoint:
     weight: float  # 1, or traker's 1 / mean |G^-1|
     leverage: np.ndarray | None  # newton: h_i = R_i phi_i' G^-1 phi_i
     quad: np.ndarray | None  # newton: phi_i' G^-1 phi_i
+    guard: DataGuard  # features and out_to_loss may be the caller's arrays: edits after add are caught
 
 
 @dataclass
@@ -399,7 +400,8 @@ class TRAK:
                     LeverageOneWarning,
                     stacklevel=2,
                 )
-        self._ckpts.append(_Checkpoint(F, q, P, chol, float(fac.rcond), weight, lev, quad))
+        guard = DataGuard(train_features=F, out_to_loss=q)
+        self._ckpts.append(_Checkpoint(F, q, P, chol, float(fac.rcond), weight, lev, quad, guard))
 
     def _check_factor(self, fac, n: int, k: int, m: int) -> None:
         lam = max(SUGGEST_RCOND * float(fac.norm1), np.finfo(float).tiny)
@@ -428,7 +430,11 @@ class TRAK:
 
     # ------------------------------------------------------------------------- scoring
     def _row_scales(self) -> list[np.ndarray]:
-        """Per checkpoint, the factor s_i that multiplies phi_i' G^-1 phi (averaging included)."""
+        """Per checkpoint, the factor s_i that multiplies phi_i' G^-1 phi (averaging included).
+        Every scoring path starts here, so this is where in-place edits of the stored features are
+        caught (the kernels were factored from the arrays as they were when added)."""
+        for c in self._ckpts:
+            c.guard.check({"train_features": c.features, "out_to_loss": c.out_to_loss}, "TRAK.add_checkpoint")
         M = len(self._ckpts)
         if self.estimator == "trak":
             qbar = np.sum([c.out_to_loss for c in self._ckpts], axis=0) / M
