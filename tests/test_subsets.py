@@ -186,3 +186,9 @@ def test_bad_arguments():
         attrib.SubsetMasks(np.zeros((2, 3), np.uint8), 10)
     with pytest.raises(ValueError, match="padding"):
         attrib.SubsetMasks(np.full((1, 2), 255, np.uint8), 10)
+
+
+def test_masks_beyond_the_memory_limit_are_refused_with_the_remedy():
+    # 2**62 subsets used to reach the core and die as a bare std::bad_alloc (MemoryError).
+    with pytest.raises(ValueError, match=r"GiB bit-packed.*first_id="):
+        attrib.sample_subsets(10, 2**62)

@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 
 from . import _dispatch
+from ._loo import DEFAULT_MAX_BYTES
 from ._progress import BlockSizer, DeferredInterrupt, Progress
 from ._validation import check_bool, check_positive, check_seed, resolve_n_jobs
 from .exceptions import ConvergenceWarning, StoppedEarlyWarning
@@ -563,6 +564,13 @@ def check_sampling(n, n_subsets, alpha, sampler, seed, first_id=0):
     first_id = operator.index(first_id)
     if not 0 <= first_id < 2**63 - n_subsets:
         raise ValueError(f"first_id must be in [0, 2**63 - n_subsets), got {first_id}")
+    packed = n_subsets * -(-n // 8)
+    if packed > DEFAULT_MAX_BYTES:  # refused here, not as a bare std::bad_alloc from the core
+        raise ValueError(
+            f"n_subsets={n_subsets} masks of n={n} points take {packed / 2**30:.1f} GiB bit-packed, above the "
+            f"{DEFAULT_MAX_BYTES / 2**30:.0f} GiB limit: draw them in parts with first_id= (ids are global, so the "
+            "parts concatenate to the same masks)"
+        )
     if sampler == "fixed":
         k = int(_dispatch.core.fixed_subset_size(n, alpha))
         if k == 0 or k == n:
