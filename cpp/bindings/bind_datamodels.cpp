@@ -23,15 +23,6 @@ namespace attrib_bindings {
 
 namespace {
 
-// Options structs accept their fields by name: Options(model=..., l2=...).
-template <class T>
-T from_kwargs(const py::kwargs& fields) {
-  T o;
-  const py::object view = py::cast(&o, py::return_value_policy::reference);
-  for (const auto& kv : fields) py::setattr(view, kv.first, kv.second);
-  return o;
-}
-
 py::dict lasso_dict(attrib::LassoResult&& r) {
   py::dict d;
   d["weights"] = py::cast(std::move(r.weights));

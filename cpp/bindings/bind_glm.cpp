@@ -42,13 +42,7 @@ void register_glm(py::module_& m) {
       .value("influence", attrib::GlmStep::influence);
   py::class_<attrib::GlmFitOptions>(m, "GlmFitOptions", py::module_local(),
                                     "Settings of glm_fit; GlmFitOptions(family=..., l2=...) sets fields by name.")
-      .def(py::init([](const py::kwargs& fields) {
-        attrib::GlmFitOptions o;
-        // Through the bound fields, so an unknown name is an AttributeError and a wrong type a TypeError.
-        const py::object view = py::cast(&o, py::return_value_policy::reference);
-        for (const auto& kv : fields) py::setattr(view, kv.first, kv.second);
-        return o;
-      }))
+      .def(py::init(&from_kwargs<attrib::GlmFitOptions>))
       .def_readwrite("family", &attrib::GlmFitOptions::family)
       .def_readwrite("l2", &attrib::GlmFitOptions::l2)
       .def_readwrite("fit_intercept", &attrib::GlmFitOptions::fit_intercept)

@@ -29,12 +29,7 @@ void register_glm_multinomial(py::module_& m) {
       .value("influence", attrib::MultinomialStep::influence);
   py::class_<attrib::MultinomialFitOptions>(m, "MultinomialFitOptions", py::module_local(),
                                             "Settings of multinomial_fit; fields set by name.")
-      .def(py::init([](const py::kwargs& fields) {
-        attrib::MultinomialFitOptions o;
-        const py::object view = py::cast(&o, py::return_value_policy::reference);
-        for (const auto& kv : fields) py::setattr(view, kv.first, kv.second);
-        return o;
-      }))
+      .def(py::init(&from_kwargs<attrib::MultinomialFitOptions>))
       .def_readwrite("n_classes", &attrib::MultinomialFitOptions::n_classes)
       .def_readwrite("l2", &attrib::MultinomialFitOptions::l2)
       .def_readwrite("fit_intercept", &attrib::MultinomialFitOptions::fit_intercept)
