@@ -65,3 +65,49 @@ def test_same_for_any_thread_count_and_every_build(on_every_core):
     vals = on_every_core(lambda: [fp(a, t) for t in (1, 2, 3, 64)])
     flat = [v for per_core in vals for v in per_core]
     assert len(set(flat)) == 1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (4099, 21), (70_001, 5)])
+def test_fits_take_the_same_checksum_in_their_own_pass(shape, on_every_core):
+    # linear_fit and glm_fit checksum X, y, w and the offset while they read them (row blocks
+    # that start at any word); the result must be core.fingerprint of the same bytes, or every
+    # lazy result would report an edit that never happened. Odd sizes: blocks off lane 0.
+    n, d = shape
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, d))
+    y = (rng.random(n) < 0.5).astype(float)
+    y[:2] = [0.0, 1.0][: min(2, n)]
+    w = rng.uniform(0.5, 2.0, size=n)
+    off = rng.normal(size=n) * 0.1
+
+    def run():
+        core = _dispatch.core
+        lin, _ = core.linear_fit(X, y, w, 1.0, True, 2, False, fingerprint=True)
+        opts = core.GlmFitOptions(family=core.GlmFamily.logistic, l2=1.0, fingerprint=True, n_threads=2)
+        glm = core.glm_fit(X, y, w, off, np.empty(0), np.empty((0, 0)), opts)
+        return tuple(lin.x_fingerprint), tuple(lin.w_fingerprint), tuple(map(tuple, glm.fingerprints))
+
+    for lin_x, lin_w, (gx, gy, gw, go) in on_every_core(run):
+        assert lin_x == gx == fp(X) and lin_w == gw == fp(w)
+        assert gy == fp(y) and go == fp(off)
+
+
+@pytest.mark.parametrize("in_kernel", [True, False])
+def test_edits_after_a_fit_are_caught_with_or_without_the_kernels_checksum(in_kernel, monkeypatch):
+    # The result's guard takes the kernel's checksum when it took one, and computes its own when
+    # not: either way an edit of any byte after the fit is refused by the lazy results.
+    import attrib
+
+    monkeypatch.setattr(attrib._loo, "KERNEL_CHECKSUMS", in_kernel)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5000, 7))
+    y = X @ rng.normal(size=7) + rng.normal(size=5000)
+    b = (y > 0).astype(float)
+    lin, glm = attrib.linear_loo(X, y), attrib.glm_loo(X, b, refine=0)
+    lin.dfbeta, glm.group_loo(np.arange(5000) % 10)  # unedited: no complaint
+    lin.__dict__.pop("dfbeta")
+    X[4999, 6] = np.nextafter(X[4999, 6], np.inf)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        lin.dfbeta
+    with pytest.raises(RuntimeError, match="modified in place"):
+        glm.group_loo(np.arange(5000) % 10)

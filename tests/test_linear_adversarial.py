@@ -335,12 +335,18 @@ def test_dual_and_primal_forms_agree(weighted, core, monkeypatch):
             np.array(fit.resid),
             np.array(fit.coef),
             dfb,
-            core.linear_dfbeta(X, fit, c, 1),
-            core.linear_prediction_change(X, X[:5] * 2, fit, c, 1),
+            _filled((n, d + 1), core.linear_dfbeta, X, fit, c, 1),
+            _filled((n, 5), core.linear_prediction_change, X, X[:5] * 2, fit, c, 1),
             np.asarray(fit.inv_gram_sd()),
         )
     for a, b in zip(*outs.values()):
         close(a, b)
+
+
+def _filled(shape, kernel, *args):
+    out = np.empty(shape)
+    kernel(*args, out)
+    return out
 
 
 def test_wide_ridge_is_fast():

@@ -65,3 +65,43 @@ def test_attrib_cpu_environment_variable(monkeypatch):
         importlib.reload(_dispatch)
     monkeypatch.delenv("ATTRIB_CPU")
     importlib.reload(_dispatch)
+
+
+def test_lazy_dense_outputs_in_many_calls_equal_one_call(big, monkeypatch):
+    # dfbeta and prediction_change run in short calls of whole blocks (Ctrl-C between them): the
+    # bits are those of one call over every row (the eager dfbeta of the fit pass agrees to rounding).
+    X, y, w = big
+    r = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, n_jobs=2)
+    Xt = X[:300]
+    core = _dispatch.core
+    one_dfbeta = np.empty((X.shape[0], X.shape[1] + 1))
+    core.linear_dfbeta(r._X, r._fit, r._loo_scale, 2, one_dfbeta)
+    one_change = np.empty((X.shape[0], Xt.shape[0]))
+    core.linear_prediction_change(r._X, Xt, r._fit, r._loo_scale, 2, one_change)
+    monkeypatch.setattr(attrib._loo, "PIECE_SECONDS", 1e-9)  # one round of blocks per call
+    assert_array_equal(r.dfbeta, one_dfbeta)
+    assert_array_equal(r.prediction_change(Xt), one_change)
+    eager = attrib.linear_loo(X, y, alpha=0.5, sample_weight=w, dfbeta=True, n_jobs=2)
+    assert_allclose(eager.dfbeta, one_dfbeta, rtol=1e-9, atol=1e-12 * np.abs(one_dfbeta).max())
+
+
+def test_ctrl_c_stops_prediction_change_within_a_second():
+    # 40,000 x 1,500 changes at d = 200 take several seconds in one kernel call; Ctrl-C must not
+    # wait for it (dfbeta goes through the same pieces).
+    import os
+    import signal
+    import threading
+    import time
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(40_000, 200))
+    r = attrib.linear_loo(X, rng.normal(size=40_000))
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            r.prediction_change(X[:1500])
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 0.3 + 1.0

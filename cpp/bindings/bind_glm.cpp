@@ -49,6 +49,7 @@ void register_glm(py::module_& m) {
       .def_readwrite("max_iter", &attrib::GlmFitOptions::max_iter)
       .def_readwrite("tol", &attrib::GlmFitOptions::tol)
       .def_readwrite("polish", &attrib::GlmFitOptions::polish)
+      .def_readwrite("fingerprint", &attrib::GlmFitOptions::fingerprint)
       .def_readwrite("n_threads", &attrib::GlmFitOptions::n_threads);
 
   py::class_<attrib::GlmFit>(m, "GlmFit", py::module_local(), "A fitted GLM (private; see attrib.glm_loo).")
@@ -66,6 +67,14 @@ void register_glm(py::module_& m) {
       .def_readonly("step_max", &attrib::GlmFit::step_max)
       .def_readonly("n_iter", &attrib::GlmFit::n_iter)
       .def_readonly("converged", &attrib::GlmFit::converged)
+      // (lo, hi) as core.fingerprint gives them for X, y, w, offset (with options.fingerprint;
+      // zeros otherwise, and after unpickling: results keep their own copy)
+      .def_property_readonly("fingerprints",
+                             [](const attrib::GlmFit& f) {
+                               const auto t = [](const attrib::Fingerprint& g) { return py::make_tuple(g.lo, g.hi); };
+                               return py::make_tuple(t(f.x_fingerprint), t(f.y_fingerprint), t(f.w_fingerprint),
+                                                     t(f.offset_fingerprint));
+                             })
       .def_readonly("rcond", &attrib::GlmFit::rcond)
       // Every field, so that a result holding the fit can be pickled (for joblib, Dask, caching).
       // The Python result re-creates the fit with the CPU build loaded where it is unpickled.

@@ -50,6 +50,12 @@ void register_linear(py::module_& m) {
       .def_readonly("resid", &attrib::LinearFit::resid)
       .def_readonly("rcond", &attrib::LinearFit::rcond)
       .def_readonly("exact_fit", &attrib::LinearFit::exact_fit)
+      // (lo, hi) as core.fingerprint(X) / (w) gives them, taken by the fit's first pass; not
+      // pickled (results keep their own copy).
+      .def_property_readonly("x_fingerprint",
+                             [](const attrib::LinearFit& f) { return py::make_tuple(f.x_fingerprint.lo, f.x_fingerprint.hi); })
+      .def_property_readonly("w_fingerprint",
+                             [](const attrib::LinearFit& f) { return py::make_tuple(f.w_fingerprint.lo, f.w_fingerprint.hi); })
       .def(
           "inv_gram_sd",
           [](const attrib::LinearFit& f) {
@@ -121,12 +127,12 @@ void register_linear(py::module_& m) {
   m.def(
       "linear_fit",
       [](const CRef& X, const VRef& y, const VRef& w, double alpha, bool fit_intercept, int n_threads,
-         bool with_dfbeta, attrib::LinearForm form) -> py::tuple {
+         bool with_dfbeta, attrib::LinearForm form, bool fingerprint) -> py::tuple {
         attrib::LinearFit fit;
         if (!with_dfbeta) {
           {
             py::gil_scoped_release nogil;
-            fit = attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads, nullptr, form);
+            fit = attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads, nullptr, form, fingerprint);
           }
           return py::make_tuple(std::move(fit), py::none());
         }
@@ -135,38 +141,34 @@ void register_linear(py::module_& m) {
         Eigen::Ref<RowMatrixXd> ref(o);
         {
           py::gil_scoped_release nogil;
-          fit = attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads, &ref, form);
+          fit = attrib::linear_fit(X, y, w, alpha, fit_intercept, n_threads, &ref, form, fingerprint);
         }
         return py::make_tuple(std::move(fit), out);
       },
       "X"_a.noconvert(), "y"_a.noconvert(), "w"_a.noconvert(), "alpha"_a, "fit_intercept"_a, "n_threads"_a,
-      "with_dfbeta"_a = false, "form"_a = attrib::LinearForm::automatic);
+      "with_dfbeta"_a = false, "form"_a = attrib::LinearForm::automatic, "fingerprint"_a = false);
 
   m.def(
       "linear_dfbeta",
-      [](const CRef& X, const attrib::LinearFit& fit, const VRef& c, int n_threads) {
-        py::array_t<double> out = numpy_matrix(X.rows(), X.cols() + (fit.fit_intercept ? 1 : 0));
-        auto o = view(out);
-        {
-          py::gil_scoped_release nogil;
-          attrib::linear_dfbeta(X, fit, c, o, n_threads);
-        }
-        return out;
+      [](const CRef& X, const attrib::LinearFit& fit, const VRef& c, int n_threads, Eigen::Ref<RowMatrixXd> out) {
+        py::gil_scoped_release nogil;
+        attrib::linear_dfbeta(X, fit, c, out, n_threads);
       },
-      "X"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a);
+      "X"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a, "out"_a.noconvert(),
+      "Writes dfbeta rows into out (len(X) x p, C-contiguous float64; a row slice of a larger result is fine).");
 
   m.def(
       "linear_prediction_change",
-      [](const CRef& X, const CRef& X_test, const attrib::LinearFit& fit, const VRef& c, int n_threads) {
-        py::array_t<double> out = numpy_matrix(X.rows(), X_test.rows());
-        auto o = view(out);
-        {
-          py::gil_scoped_release nogil;
-          attrib::linear_prediction_change(X, X_test, fit, c, o, n_threads);
-        }
-        return out;
+      [](const CRef& X, const CRef& X_test, const attrib::LinearFit& fit, const VRef& c, int n_threads,
+         Eigen::Ref<RowMatrixXd> out) {
+        py::gil_scoped_release nogil;
+        attrib::linear_prediction_change(X, X_test, fit, c, out, n_threads);
       },
-      "X"_a.noconvert(), "X_test"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a);
+      "X"_a.noconvert(), "X_test"_a.noconvert(), "fit"_a, "c"_a.noconvert(), "n_threads"_a, "out"_a.noconvert(),
+      "Writes the prediction changes into out (len(X) x len(X_test), C-contiguous float64; a row slice is fine).");
+
+  m.def("linear_row_block", &attrib::linear_row_block, "cols"_a,
+        "Rows per fixed block of the linear row passes for this many columns (pieces start at its multiples).");
 
   m.def(
       "linear_group_loo",

@@ -44,11 +44,9 @@ PYBIND11_MODULE(ATTRIB_MODULE_NAME, m) {
             if (n_words) std::memcpy(copy.data(), bytes, n_words * 8);
             words = copy.data();
           }
-          f = attrib::fingerprint_words(words, n_words, n_threads);
           std::uint64_t tail = 0;  // the bytes past the last whole word
           std::memcpy(&tail, bytes + n_words * 8, nbytes % 8);
-          f.hi ^= tail * 0x9e3779b97f4a7c15ULL;
-          f.lo ^= nbytes;
+          f = attrib::fingerprint_words(words, n_words, n_threads, tail, nbytes);
         }
         return py::make_tuple(f.lo, f.hi);
       },

@@ -39,11 +39,27 @@ struct PassOut {
   Index not_separated = 0;
 };
 
+// Checksums of the inputs, taken by one pass while each block is in cache (see fingerprint.hpp).
+struct InputSums {
+  FingerprintSums x, y, w, offset;
+  void append(const InputSums& o) {
+    x.append(o.x);
+    y.append(o.y);
+    w.append(o.w);
+    offset.append(o.offset);
+  }
+};
+
+FingerprintSums vector_sums(const Eigen::Ref<const Eigen::VectorXd>& v, Index r0, Index m) {
+  return v.size() ? FingerprintSums::of(v.data() + r0, static_cast<std::size_t>(m), static_cast<std::size_t>(r0))
+                  : FingerprintSums();
+}
+
 void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                const Eigen::Ref<const Eigen::VectorXd>& w, const Eigen::Ref<const Eigen::VectorXd>& offset,
                GlmFamily family, double l2, bool intercept,
                const Eigen::VectorXd& theta, Hess hess, int n_threads, PassOut& out, Eigen::VectorXd& eta,
-               Eigen::VectorXd& d1, Eigen::VectorXd& d2) {
+               Eigen::VectorXd& d1, Eigen::VectorXd& d2, InputSums* sums = nullptr) {
   const bool want_hessian = hess != Hess::none;
   const Index n = X.rows(), d = X.cols(), off = intercept ? 1 : 0, p = d + off;
   const bool count_separation = family == GlmFamily::logistic && l2 == 0.0;  // only glm_fit's check reads it
@@ -60,6 +76,7 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   d1.resize(n);
   d2.resize(n);
   const Index block = block_rows(p);
+  std::vector<InputSums> part_sums(sums ? plan.n_chunks : 0);
   parallel_for_with_state(plan.n_chunks, n_threads, [] { return RowScratch(); }, [&](Index c, RowScratch& sc) {
     Eigen::MatrixXd Hc;
     if (want_hessian) Hc = Eigen::MatrixXd::Zero(p, p);
@@ -113,11 +130,26 @@ void full_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
           Hc.triangularView<Eigen::Lower>() += sc.Hf.cast<double>();
         }
       }
+      if (sums) {
+        InputSums& ps = part_sums[c];
+        if (X.outerStride() == d) {
+          ps.x.append(FingerprintSums::of(X.data() + r0 * d, static_cast<std::size_t>(m * d),
+                                          static_cast<std::size_t>(r0 * d)));
+        } else {
+          for (Index i = r0; i < r0 + m; ++i)
+            ps.x.append(FingerprintSums::of(X.row(i).data(), static_cast<std::size_t>(d), static_cast<std::size_t>(i * d)));
+        }
+        ps.y.append(vector_sums(y, r0, m));
+        ps.w.append(vector_sums(w, r0, m));
+        ps.offset.append(vector_sums(offset, r0, m));
+      }
     }
     part_F[c] = Fc;
     part_ns[c] = ns;
     if (want_hessian) part_H[c] = std::move(Hc);
   });
+  if (sums)
+    for (const InputSums& ps : part_sums) sums->append(ps);
   // Chunk order, not thread order: the same bits for any thread count.
   out.F = 0.0;
   out.hess = hess;
@@ -244,13 +276,24 @@ GlmFit glm_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Ei
   // it is used as a chord, so it is replaced as soon as its steps stop contracting fast.
   bool chord = start_hessian.size() != 0;  // llt factors a Hessian from elsewhere than theta
   bool hess_valid = !chord;                // cur.H is a Hessian at theta (cur.hess says which)
+  InputSums sums;  // checksums of the inputs, when asked for, from the first pass
+  bool first_pass = options.fingerprint;
   auto pass = [&](const Eigen::VectorXd& at, Hess hess, PassOut& out, Eigen::VectorXd& e, Eigen::VectorXd& g1,
                   Eigen::VectorXd& g2) {
-    full_pass(X, y, w, offset, family, l2, fit_intercept, at, hess, n_threads, out, e, g1, g2);
+    full_pass(X, y, w, offset, family, l2, fit_intercept, at, hess, n_threads, out, e, g1, g2,
+              first_pass ? &sums : nullptr);
+    first_pass = false;
   };
   // From a given start (often at or next to the optimum: a refit, an estimator's coefficients)
   // the first Hessian may be the last, so it is exact; from the null start it is approximate.
   pass(theta, chord ? Hess::none : (start.size() ? Hess::exact : Hess::approx), cur, eta, d1, d2);
+  if (options.fingerprint) {
+    const auto bytes = [](Index words) { return static_cast<std::size_t>(8 * words); };
+    fit.x_fingerprint = sums.x.finish(0, bytes(n * d));
+    fit.y_fingerprint = sums.y.finish(0, bytes(n));
+    if (w.size()) fit.w_fingerprint = sums.w.finish(0, bytes(n));
+    if (offset.size()) fit.offset_fingerprint = sums.offset.finish(0, bytes(n));
+  }
   if (!std::isfinite(cur.F)) throw std::domain_error("glm_fit: the objective is not finite at the starting point");
 
   Eigen::LLT<Eigen::MatrixXd> llt;

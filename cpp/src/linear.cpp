@@ -59,30 +59,56 @@ Eigen::MatrixXd gram_inverse(const LinearFit& fit) { return fit.chol_inv.transpo
 // Fixed order: rows in sequence within fixed chunks, chunks added in chunk order, with no
 // vectorised horizontal reduction whose peeling would depend on the addresses of X, y or w.
 void weighted_means(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
-                    const Eigen::Ref<const Eigen::VectorXd>& w, int n_threads, LinearFit& fit, Eigen::VectorXd& max_abs) {
+                    const Eigen::Ref<const Eigen::VectorXd>& w, int n_threads, bool fingerprint, LinearFit& fit,
+                    Eigen::VectorXd& max_abs) {
   const Index n = X.rows(), d = X.cols();
   const bool unit = w.size() == 0;
   const ChunkPlan plan = plan_chunks(n, 4096, 256);
   Eigen::MatrixXd part_x = Eigen::MatrixXd::Zero(d, plan.n_chunks), part_m = Eigen::MatrixXd::Zero(d, plan.n_chunks);
   Eigen::VectorXd part_y = Eigen::VectorXd::Zero(plan.n_chunks), part_w = Eigen::VectorXd::Zero(plan.n_chunks);
+  std::vector<FingerprintSums> part_fx(plan.n_chunks), part_fw(plan.n_chunks);
+  const bool contiguous = X.outerStride() == d;
+  constexpr Index kSub = 64;  // rows checksummed together, while the means loop left them in L1
   parallel_for(plan.n_chunks, n_threads, [&](Index c) {
     Eigen::RowVectorXd sx = Eigen::RowVectorXd::Zero(d), mx = Eigen::RowVectorXd::Zero(d);
     double sy = 0.0, sw = 0.0;
-    for (Index i = plan.begin(c); i < plan.end(c); ++i) {
-      const double wi = unit ? 1.0 : w[i];
-      if (unit)
-        sx += X.row(i);
-      else
-        sx += wi * X.row(i);
-      mx = mx.cwiseMax(X.row(i).cwiseAbs());
-      sy += wi * y[i];
-      sw += wi;
+    FingerprintSums fx;
+    for (Index s0 = plan.begin(c); s0 < plan.end(c); s0 += kSub) {
+      const Index s1 = std::min(s0 + kSub, plan.end(c));
+      for (Index i = s0; i < s1; ++i) {
+        const double wi = unit ? 1.0 : w[i];
+        if (unit)
+          sx += X.row(i);
+        else
+          sx += wi * X.row(i);
+        mx = mx.cwiseMax(X.row(i).cwiseAbs());
+        sy += wi * y[i];
+        sw += wi;
+      }
+      if (fingerprint && contiguous) {
+        fx.append(FingerprintSums::of(X.data() + s0 * d, static_cast<std::size_t>((s1 - s0) * d),
+                                      static_cast<std::size_t>(s0 * d)));
+      } else if (fingerprint) {
+        for (Index i = s0; i < s1; ++i)
+          fx.append(FingerprintSums::of(X.row(i).data(), static_cast<std::size_t>(d), static_cast<std::size_t>(i * d)));
+      }
     }
     part_x.col(c) = sx.transpose();
     part_m.col(c) = mx.transpose();
     part_y[c] = sy;
     part_w[c] = sw;
+    part_fx[c] = fx;
+    if (fingerprint && !unit)
+      part_fw[c] = FingerprintSums::of(w.data() + plan.begin(c), static_cast<std::size_t>(plan.end(c) - plan.begin(c)),
+                                       static_cast<std::size_t>(plan.begin(c)));
   });
+  FingerprintSums fx, fw;
+  for (Index c = 0; c < plan.n_chunks; ++c) {
+    fx.append(part_fx[c]);
+    fw.append(part_fw[c]);
+  }
+  if (fingerprint) fit.x_fingerprint = fx.finish(0, static_cast<std::size_t>(8 * n * d));
+  if (fingerprint && !unit) fit.w_fingerprint = fw.finish(0, static_cast<std::size_t>(8 * n));
   // Chunk order, not thread order: the same bits for any thread count.
   Eigen::VectorXd sx = Eigen::VectorXd::Zero(d);
   max_abs = Eigen::VectorXd::Zero(d);
@@ -341,7 +367,7 @@ void fit_dual(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eig
 
 LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                      const Eigen::Ref<const Eigen::VectorXd>& w, double alpha, bool fit_intercept, int n_threads,
-                     Eigen::Ref<RowMatrixXd>* dfbeta, LinearForm form) {
+                     Eigen::Ref<RowMatrixXd>* dfbeta, LinearForm form, bool fingerprint) {
   const Index n = X.rows(), d = X.cols(), off = fit_intercept ? 1 : 0;
   if (dfbeta && (dfbeta->rows() != n || dfbeta->cols() != d + off))
     throw std::invalid_argument("linear_fit: dfbeta must be n x p");
@@ -353,7 +379,7 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
   fit.fit_intercept = fit_intercept;
   fit.alpha = alpha;
   Eigen::VectorXd max_abs;
-  weighted_means(X, y, w, n_threads, fit, max_abs);
+  weighted_means(X, y, w, n_threads, fingerprint, fit, max_abs);
   if (!(fit.sum_w > 0.0)) throw std::domain_error("linear_fit: the weights sum to zero");
   if (form == LinearForm::dual || (form == LinearForm::automatic && alpha > 0.0 && d > n)) {
     fit_dual(X, y, w, fit, dfbeta);
@@ -462,6 +488,8 @@ LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<co
   if (settle_exact_fit(y_parts, e_parts, w, fit)) out.setZero();  // c = w e / (1 - h) = 0 for every row
   return fit;
 }
+
+Index linear_row_block(Index cols) { return block_rows(cols); }
 
 void linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit, const Eigen::Ref<const Eigen::VectorXd>& c,
                    Eigen::Ref<RowMatrixXd> out, int n_threads) {

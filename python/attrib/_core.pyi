@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MULTINOMIAL_LOSS_TEST_TILE', 'MULTINOMIAL_LOSS_TRAIN_TILE', 'MaskDesign', 'MultinomialFit', 'MultinomialFitOptions', 'MultinomialStep', 'PROJECTION_FEATURE_TILE', 'ProjectionKind', 'ProjectionSpec', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fingerprint', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'max_threads', 'multinomial_exact_block_rows', 'multinomial_exact_loo', 'multinomial_fit', 'multinomial_group_step', 'multinomial_loo_rows', 'multinomial_loss_change', 'multinomial_loss_change_topk', 'philox4x32_10', 'projection_accumulate_f32', 'projection_accumulate_f64', 'projection_matrix_f32', 'projection_matrix_f64', 'projection_scale', 'random_permutations', 'random_subsets', 'retrain_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
+__all__: list[str] = ['CancelToken', 'CorrelationKind', 'GLM_LOSS_TEST_TILE', 'GLM_LOSS_TRAIN_TILE', 'GlmFamily', 'GlmFit', 'GlmFitOptions', 'GlmStep', 'LASSO_BLOCK_TARGETS', 'LDS_TARGET_TILE', 'LEVERAGE_ONE_TOL', 'LassoOptions', 'LinearFit', 'LinearForm', 'MULTINOMIAL_LOSS_TEST_TILE', 'MULTINOMIAL_LOSS_TRAIN_TILE', 'MaskDesign', 'MultinomialFit', 'MultinomialFitOptions', 'MultinomialStep', 'PROJECTION_FEATURE_TILE', 'ProjectionKind', 'ProjectionSpec', 'RetrainModel', 'RetrainOptions', 'SubsetSampler', 'TRAK_ROW_TILE', 'TrakFactor', 'Truncation', 'UtilityData', 'UtilityMetric', 'UtilityModel', 'UtilityParams', 'bootstrap_means', 'column_correlation', 'cpu_supports_x86_64_v3', 'default_num_threads', 'draw_subsets', 'evaluate_subsets', 'fingerprint', 'fixed_subset_size', 'glm_exact_block_rows', 'glm_exact_loo', 'glm_fit', 'glm_group_step', 'glm_loo_rows', 'glm_loss_change', 'glm_loss_change_topk', 'glm_solve_rows', 'knn_rank_itemsize', 'knn_ranks', 'knn_shapley', 'knn_shapley_accumulate', 'knn_test_chunk', 'lasso_at', 'lasso_path', 'lds_targets', 'linear_dfbeta', 'linear_fit', 'linear_group_loo', 'linear_prediction_change', 'linear_row_block', 'max_threads', 'multinomial_exact_block_rows', 'multinomial_exact_loo', 'multinomial_fit', 'multinomial_group_step', 'multinomial_loo_rows', 'multinomial_loss_change', 'multinomial_loss_change_topk', 'philox4x32_10', 'projection_accumulate_f32', 'projection_accumulate_f64', 'projection_matrix_f32', 'projection_matrix_f64', 'projection_scale', 'random_permutations', 'random_subsets', 'retrain_subsets', 'subset_predictions', 'trak_factor', 'trak_gram', 'trak_quad', 'trak_score_rows', 'trak_solve', 'trak_topk_update', 'utility_metrics', 'walk_order', 'walk_permutations']
 class LinearForm:
     """
     Factorisation of a squared-loss fit: the d x d Gram matrix (primal) or the n x n kernel (dual, ridge only); automatic takes the dual form when alpha > 0 and d > n.
@@ -111,6 +111,12 @@ class LinearFit:
         ...
     @property
     def sum_w(self) -> float:
+        ...
+    @property
+    def w_fingerprint(self) -> tuple[int, int]:
+        ...
+    @property
+    def x_fingerprint(self) -> tuple[int, int]:
         ...
     @property
     def x_mean(self) -> typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"]:
@@ -229,6 +235,7 @@ class GlmFitOptions:
     Settings of glm_fit; GlmFitOptions(family=..., l2=...) sets fields by name.
     """
     family: GlmFamily
+    fingerprint: bool
     fit_intercept: bool
     polish: bool
     def __init__(self, **kwargs) -> None:
@@ -285,6 +292,9 @@ class GlmFit:
         ...
     @property
     def family(self) -> GlmFamily:
+        ...
+    @property
+    def fingerprints(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
         ...
     @property
     def fit_intercept(self) -> bool:
@@ -1090,14 +1100,22 @@ def lds_targets(masks: typing.Annotated[numpy.typing.NDArray[numpy.uint8], "[m, 
     """
     Per-target Spearman of the additive prediction with the outputs (NaN where undefined).
     """
-def linear_dfbeta(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
-    ...
-def linear_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], alpha: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, with_dfbeta: bool = False, form: LinearForm = LinearForm.automatic) -> tuple:
+def linear_dfbeta(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex, out: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"]) -> None:
+    """
+    Writes dfbeta rows into out (len(X) x p, C-contiguous float64; a row slice of a larger result is fine).
+    """
+def linear_fit(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], y: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], alpha: typing.SupportsFloat | typing.SupportsIndex, fit_intercept: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, with_dfbeta: bool = False, form: LinearForm = LinearForm.automatic, fingerprint: bool = False) -> tuple:
     ...
 def linear_group_loo(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], w: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], fit: LinearFit, offsets: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[typing.Any, typing.Any, numpy.typing.NDArray[numpy.bool]]:
     ...
-def linear_prediction_change(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
-    ...
+def linear_prediction_change(X: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], X_test: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.c_contiguous"], fit: LinearFit, c: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, 1]"], n_threads: typing.SupportsInt | typing.SupportsIndex, out: typing.Annotated[numpy.typing.NDArray[numpy.float64], "[m, n]", "flags.writeable", "flags.c_contiguous"]) -> None:
+    """
+    Writes the prediction changes into out (len(X) x len(X_test), C-contiguous float64; a row slice is fine).
+    """
+def linear_row_block(cols: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Rows per fixed block of the linear row passes for this many columns (pieces start at its multiples).
+    """
 def max_threads() -> int:
     """
     The most threads a kernel starts; larger requests are capped.

@@ -13,13 +13,14 @@ import warnings
 
 import numpy as np
 
-from . import _dispatch
+from . import _dispatch, _loo
 from ._loo import (
     DEFAULT_MAX_BYTES,
     ILL_CONDITIONED_RCOND,
     DataGuard,
     Groups,
     check_dense_size,
+    in_timed_pieces,
     leverage_one,
     or_empty,
     param_names,
@@ -125,7 +126,9 @@ def linear_loo(
             "use alpha > 0 (ridge)"
         )
     core = _dispatch.core
-    fit, dfbeta_now = core.linear_fit(Xa, ya, or_empty(w), alpha, fit_intercept, n_threads, dfbeta)
+    fit, dfbeta_now = core.linear_fit(
+        Xa, ya, or_empty(w), alpha, fit_intercept, n_threads, dfbeta, fingerprint=_loo.KERNEL_CHECKSUMS
+    )
     if fit.rcond < ILL_CONDITIONED_RCOND:
         warnings.warn(
             f"the design is ill-conditioned (reciprocal condition number {fit.rcond:.2g} of the "
@@ -210,7 +213,8 @@ class LinearLOOResult(AttributionResult):
         self._fit = fit
         self._X = X
         self._w = w
-        self._guard = DataGuard(X=X, sample_weight=w)
+        known = {"X": tuple(fit.x_fingerprint), "sample_weight": tuple(fit.w_fingerprint)}
+        self._guard = DataGuard(known, X=X, sample_weight=w)
         self._n_threads = n_threads
         self._core = core
         self.alpha = alpha
@@ -352,7 +356,21 @@ class LinearLOOResult(AttributionResult):
         """(n, p): coefficients of the full fit minus those without row i; the intercept is
         column 0 when fitted (statsmodels' ``dfbeta`` with a leading constant column)."""
         self._check_unchanged()
-        return self._core.linear_dfbeta(self._X, self._fit, self._loo_scale, self._n_threads)
+        X, c = self._X, self._loo_scale
+        out = np.empty((X.shape[0], self.n_params))
+        self._in_pieces(
+            X.shape[1], lambda a, b: self._core.linear_dfbeta(X[a:b], self._fit, c[a:b], self._n_threads, out[a:b])
+        )
+        return out
+
+    def _in_pieces(self, cols: int, run) -> None:
+        # Rows in short calls of whole blocks (Ctrl-C between calls; the bits of one call). The
+        # dual form (d > n) reads every row at once, and n is small there.
+        n = self._X.shape[0]
+        if self._fit.dual:
+            run(0, n)
+        else:
+            in_timed_pieces(n, int(self._core.linear_row_block(cols)), 4 * self._n_threads, run)
 
     @functools.cached_property
     def _sd_inv_gram(self) -> np.ndarray:
@@ -396,7 +414,13 @@ class LinearLOOResult(AttributionResult):
             "pass X_test in smaller batches or raise max_bytes",
         )
         self._check_unchanged()
-        return self._core.linear_prediction_change(self._X, Xt, self._fit, self._loo_scale, self._n_threads)
+        X, c = self._X, self._loo_scale
+        out = np.empty((X.shape[0], Xt.shape[0]))
+        self._in_pieces(
+            max(X.shape[1], Xt.shape[0]),
+            lambda a, b: self._core.linear_prediction_change(X[a:b], Xt, self._fit, c[a:b], self._n_threads, out[a:b]),
+        )
+        return out
 
     def group_loo(self, groups) -> GroupLOOResult:
         """Exact leave-group-out of this fit; see :func:`linear_group_loo`."""

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "attrib/common.hpp"
+#include "attrib/fingerprint.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -51,6 +52,9 @@ struct GlmFit {
   int n_iter = 0;            ///< Newton iterations taken
   bool converged = false;
   double rcond = 0.0;        ///< reciprocal condition estimate of H scaled to a unit diagonal
+  /// With GlmFitOptions::fingerprint: checksums of X, y, w and offset (empty arrays: zeros) as
+  /// core.fingerprint gives them, taken in the fit's first pass (not part of the fit's state).
+  Fingerprint x_fingerprint, y_fingerprint, w_fingerprint, offset_fingerprint;
 
   /// theta = (b, beta) or beta.
   Eigen::VectorXd theta() const;
@@ -65,6 +69,7 @@ struct GlmFitOptions {
   int max_iter = 100;         ///< Newton iterations at most
   double tol = 1e-10;         ///< stop once the Newton step is below tol * (1 + max |theta|)
   bool polish = false;        ///< end at the rounding floor rather than within tol (see glm_fit)
+  bool fingerprint = false;   ///< checksum the inputs in the first pass (GlmFit::x_fingerprint...)
   int n_threads = 0;          ///< 0: the OpenMP default
 };
 

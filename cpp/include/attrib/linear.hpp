@@ -8,6 +8,7 @@
 #pragma once
 
 #include "attrib/common.hpp"
+#include "attrib/fingerprint.hpp"
 
 #include <cstdint>
 #include <vector>
@@ -49,6 +50,10 @@ struct LinearFit {
   Eigen::VectorXd resid;       ///< y_i - b - x_i^T beta, unweighted (n); exact zeros on an exact fit
   double rcond = 0.0;          ///< reciprocal condition estimate of G scaled to a unit diagonal (of I + Z Z^T in the dual form)
   bool exact_fit = false;      ///< residuals of the positive-weight rows are zero to rounding (then set to 0)
+  /// With linear_fit's `fingerprint`: checksums of X and w (else, and for an empty w, zeros) as
+  /// core.fingerprint gives them, taken in the first pass over the rows for the facade's in-place
+  /// edit check (not part of the fit's state).
+  Fingerprint x_fingerprint, w_fingerprint;
 };
 
 /// Residuals count as zero to rounding when ||W^{1/2} e|| <= kExactFitTol * max(1, 1/sqrt(rcond)) *
@@ -63,10 +68,12 @@ constexpr double kExactFitTol = 256.0 * 2.220446049250313e-16;
 /// then come from that product and may differ from the other path in the last bits.
 /// Every reduction over rows runs in a fixed order on data copied into the kernel's own buffers, so
 /// the result does not depend on the memory addresses of X, y or w either. On an exact fit
-/// (`exact_fit`) the residuals of positive-weight rows, and dfbeta, are exact zeros.
+/// (`exact_fit`) the residuals of positive-weight rows, and dfbeta, are exact zeros. With
+/// `fingerprint`, the first pass also checksums X and w (x_fingerprint, w_fingerprint).
 LinearFit linear_fit(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& y,
                      const Eigen::Ref<const Eigen::VectorXd>& w, double alpha, bool fit_intercept, int n_threads,
-                     Eigen::Ref<RowMatrixXd>* dfbeta = nullptr, LinearForm form = LinearForm::automatic);
+                     Eigen::Ref<RowMatrixXd>* dfbeta = nullptr, LinearForm form = LinearForm::automatic,
+                     bool fingerprint = false);
 
 /// sqrt(diag(A^{-1})) in the original parametrisation, intercept first (p): the scale of each
 /// parameter, computed without forming A^{-1} (no overflow for tiny columns).
@@ -76,15 +83,22 @@ Eigen::VectorXd linear_inv_gram_sd(const LinearFit& fit);
 /// intercept first): the quadratic form of a generalised Cook's distance. NaN rows give NaN.
 Eigen::VectorXd linear_gram_quad(const LinearFit& fit, const Eigen::Ref<const RowMatrixXd>& D);
 
+/// Rows per block of the row passes for `cols` columns (fixed, never from the thread count).
+Index linear_row_block(Index cols);
+
 /// DFBETA scaled per row: row i is c_i A^{-1} z_i in the original parametrisation, with the
 /// intercept in column 0 when the model has one (n x p). With c_i = w_i e_i / (1 - h_i) this is
-/// beta-hat minus beta-hat without row i. Written into `out`, which the caller allocates.
+/// beta-hat minus beta-hat without row i. Written into `out`, which the caller allocates. In the
+/// primal form every row is computed on its own in fixed blocks of linear_row_block(d) rows, so
+/// rows [a, b) of X, c and out with a a multiple of it give the bits of the whole call (the
+/// facade calls it in such pieces so that Ctrl-C takes effect between them).
 void linear_dfbeta(const Eigen::Ref<const RowMatrixXd>& X, const LinearFit& fit, const Eigen::Ref<const Eigen::VectorXd>& c,
                    Eigen::Ref<RowMatrixXd> out, int n_threads);
 
 /// Change of the predictions at test points: entry (i, j) is c_i z_j^T A^{-1} z_i, i.e. the
 /// prediction at test point j of the full fit minus that of the fit without row i (n x m).
-/// Never forms anything n x n. Written into `out`, which the caller allocates.
+/// Never forms anything n x n. Written into `out`, which the caller allocates. Primal form: rows
+/// are independent in blocks of linear_row_block(max(d, m)) rows, as for linear_dfbeta.
 void linear_prediction_change(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const RowMatrixXd>& X_test,
                               const LinearFit& fit, const Eigen::Ref<const Eigen::VectorXd>& c,
                               Eigen::Ref<RowMatrixXd> out, int n_threads);
