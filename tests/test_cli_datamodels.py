@@ -190,6 +190,7 @@ def test_trak_two_checkpoints_top_k(trak_files, tmp_path, capsys):
         (["datamodels", "{runs}", "--output-name", "nope"], 2, "no output 'nope'"),
         (["lds", "{dir}/missing.npy", "{runs}"], 2, "no such file"),
         (["lds", "{dir}/bad_scores.npy", "{runs}"], 1, "scores"),
+        (["lds", "{runs}", "{runs}"], 2, "not scores"),
         (["retrain", "{train}", "--test", "{test}"], 2, "needs --output"),
         (["retrain", "{train}", "--test", "{test}", "-o", "{dir}/x.csv"], 2, ".npz runs file"),
         (["retrain", "{train}", "--test", "{test}", "--target", "nope", "-o", "{dir}/x.npz"], 2, "no column 'nope'"),

@@ -300,3 +300,23 @@ def test_retrain_worker_killed_mid_block_loses_nothing(client, tmp_path):
     assert os.path.exists(marker)  # a worker really died mid-block
     _same_retrain(remote, attrib.retrain(n, **kw))
     client.wait_for_workers(2, timeout=60)
+
+
+def test_cli_retrain_with_scheduler_equals_local(client, data, tmp_path, capsys):
+    from attrib import _cli
+
+    X, y, Xt, yt = data
+    paths = []
+    for name, A, b in (("train", X, y), ("test", Xt, yt)):
+        path = tmp_path / f"{name}.csv"
+        rows = [",".join([f"f{j}" for j in range(A.shape[1])] + ["y"])]
+        rows += [",".join(repr(float(v)) for v in [*a, t]) for a, t in zip(A, b)]
+        path.write_text("\n".join(rows) + "\n")
+        paths.append(str(path))
+    out = tmp_path / "runs.npz"
+    argv = ["retrain", paths[0], "--test", paths[1], "--model", "ridge", "--n-subsets", "24", "--seed", "6"]
+    assert _cli.main([*argv, "--scheduler", client.scheduler.address, "-o", str(out)]) == 0, capsys.readouterr().err
+    ref = attrib.retrain(X, y, Xt, yt, model="ridge", n_subsets=24, seed=6, progress=False)
+    with np.load(out) as z:
+        assert z["margin"].tobytes() == ref.outputs["margin"].tobytes()
+        assert z["packed"].tobytes() == ref.masks.packed.tobytes()

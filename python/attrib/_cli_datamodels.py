@@ -103,6 +103,8 @@ def read_scores(path: str, columns: str | None):
         return _check_scores(path, np.asarray(S))
     if path.lower().endswith(".npz"):
         with np.load(path, allow_pickle=False) as z:
+            if "runs_format" in z.files or "packed" in z.files:
+                raise CLIError(f"{path}: is a runs file (masks and outputs), not scores: give the scores first")
             two_d = [k for k in z.files if z[k].ndim == 2]
             if len(two_d) == 1 and columns is None and "X" not in z.files:
                 return _check_scores(path, np.asarray(z[two_d[0]]))
