@@ -87,12 +87,12 @@ _KILLED_SCRIPT = textwrap.dedent(
     from test_torch_featurize_checkpoint import _setup
     from attrib.torch import featurize
     torch.set_num_threads(1)
-    model, ckpts, batches, P = _setup(n=600, size=3)
+    model, ckpts, batches, P = _setup(n=240, size=3)
 
     class Slow:
         def __iter__(self):
             for b in batches:
-                time.sleep(0.005)
+                time.sleep(0.02)  # 160 batches: about 3 s, killed well before the end
                 yield b
 
     featurize(model, ckpts, Slow(), P, checkpoint=sys.argv[1], checkpoint_every=1)
@@ -119,8 +119,8 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     with np.load(path, allow_pickle=False) as z:
         done = int(z["done"])
-    assert 0 < done < 400
-    model, ckpts, batches, P = _setup(n=600, size=3)
+    assert 0 < done < 160
+    model, ckpts, batches, P = _setup(n=240, size=3)
     resumed = featurize(model, ckpts, batches, P, checkpoint=path, resume=True)
     _same(resumed, featurize(model, ckpts, batches, P))
 
