@@ -241,3 +241,82 @@ def test_knn_shapley_resumed_on_dask_mid_super_block(client, monkeypatch, tmp_pa
     assert part.n_samples == 64
     resumed = attrib.knn_shapley(X, y, Xt, yt, k=3, checkpoint=path, resume=True, client=client)
     assert_array_equal(resumed.values, whole.values)
+
+
+# ------------------------------------------------------------------ retrain on Dask
+def _same_retrain(a, b):
+    assert a.masks.packed.tobytes() == b.masks.packed.tobytes()
+    assert sorted(a.outputs) == sorted(b.outputs)
+    for key in a.outputs:
+        assert a.outputs[key].tobytes() == b.outputs[key].tobytes(), key
+
+
+@pytest.mark.parametrize("model", ["logistic", "ridge", "knn", "callable", "masks"])
+def test_retrain_dask_equals_local(client, data, model, monkeypatch):
+    from attrib import _blocks
+
+    monkeypatch.setattr(_blocks, "DASK_BLOCK_SECONDS", 1e-6)  # many small blocks over both workers
+    X, y, Xt, yt = data
+    w = np.random.default_rng(3).normal(size=50)
+    kw = dict(n_subsets=40, seed=2, progress=False)
+    args = (X, y > 0, Xt, yt > 0)
+    if model == "ridge":
+        args, kw["model"] = (X, y, Xt, yt), "ridge"
+    elif model == "knn":
+        kw["model"] = "knn"
+    elif model == "callable":
+        args, kw["model"] = (50,), lambda idx: [float(np.tanh(w[idx].sum())), float(idx.size)]
+    elif model == "masks":
+        kw = dict(masks=attrib.sample_subsets(50, 30, seed=4, first_id=7), progress=False)
+    local = attrib.retrain(*args, **kw)
+    remote = attrib.retrain(*args, client=client, **kw)
+    _same_retrain(remote, local)
+    assert remote.complete
+
+
+def test_retrain_checkpoint_on_dask_resumes_locally(client, data, tmp_path):
+    X, y, Xt, yt = data
+    path = tmp_path / "retrain.attrib"
+    kw = dict(model="ridge", seed=8, progress=False)
+    attrib.retrain(X, y, Xt, yt, n_subsets=16, checkpoint=path, client=client, **kw)
+    resumed = attrib.retrain(X, y, Xt, yt, n_subsets=40, checkpoint=path, resume=True, **kw)
+    _same_retrain(resumed, attrib.retrain(X, y, Xt, yt, n_subsets=40, **kw))
+
+
+def test_retrain_worker_killed_mid_block_loses_nothing(client, tmp_path):
+    n = 30
+    w = np.random.default_rng(9).normal(size=n)
+    marker = str(tmp_path / "killed")
+    parent = os.getpid()
+
+    def model(idx):
+        if os.getpid() != parent and not os.path.exists(marker):  # the first subset run on a worker
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return [float(np.tanh(w[idx].sum()))]
+
+    kw = dict(model=model, n_subsets=30, seed=3, progress=False)
+    remote = attrib.retrain(n, client=client, **kw)
+    assert os.path.exists(marker)  # a worker really died mid-block
+    _same_retrain(remote, attrib.retrain(n, **kw))
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_cli_retrain_with_scheduler_equals_local(client, data, tmp_path, capsys):
+    from attrib import _cli
+
+    X, y, Xt, yt = data
+    paths = []
+    for name, A, b in (("train", X, y), ("test", Xt, yt)):
+        path = tmp_path / f"{name}.csv"
+        rows = [",".join([f"f{j}" for j in range(A.shape[1])] + ["y"])]
+        rows += [",".join(repr(float(v)) for v in [*a, t]) for a, t in zip(A, b)]
+        path.write_text("\n".join(rows) + "\n")
+        paths.append(str(path))
+    out = tmp_path / "runs.npz"
+    argv = ["retrain", paths[0], "--test", paths[1], "--model", "ridge", "--n-subsets", "24", "--seed", "6"]
+    assert _cli.main([*argv, "--scheduler", client.scheduler.address, "-o", str(out)]) == 0, capsys.readouterr().err
+    ref = attrib.retrain(X, y, Xt, yt, model="ridge", n_subsets=24, seed=6, progress=False)
+    with np.load(out) as z:
+        assert z["margin"].tobytes() == ref.outputs["margin"].tobytes()
+        assert z["packed"].tobytes() == ref.masks.packed.tobytes()

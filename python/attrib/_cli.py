@@ -28,7 +28,10 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
-_COMMANDS = ("linear-loo", "glm-loo", "influence", "shapley", "knn-shapley", "demo", "info")
+_COMMANDS = (
+    "linear-loo", "glm-loo", "influence", "shapley", "knn-shapley", "retrain", "datamodels", "lds", "trak", "demo",
+    "info",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,6 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
     _long_job_args(p)
     p.set_defaults(run=_cmd_knn_shapley)
 
+    from ._cli_datamodels import add_parsers
+    from ._cli_trak import add_parser as add_trak
+
+    add_parsers(sub)
+    add_trak(sub)
+
     p = sub.add_parser("demo", help="a tour on the embedded breast cancer data, with timings")
     p.add_argument("--top", type=_positive_int, default=10, help="how many rows to list (default 10)")
     p.add_argument("--alpha", type=float, default=1.0, help="ridge penalty (default 1.0)")
@@ -503,6 +512,9 @@ def _run(args) -> int:
             raise
         print(f"attrib {args.command}: error: {_clean(exc)}", file=sys.stderr)
         return EXIT_FAILED
+    except FileExistsError as exc:  # a checkpoint from an earlier run: continue it or start anew
+        print(f"attrib {args.command}: error: {_clean(exc)} (on the command line: --resume)", file=sys.stderr)
+        return 2
     except MemoryError:
         print(f"attrib {args.command}: error: out of memory", file=sys.stderr)
         return EXIT_FAILED

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 import warnings
 
 import numpy as np
 
-from . import _dispatch
-from ._progress import BlockSizer, DeferredInterrupt, Progress
+from . import _checkpoint, _dispatch
+from ._blocks import run_blocks
+from ._progress import Progress
+from ._retrain_job import RetrainJob, _RetrainSpec
 from ._utilities import KNN_RANK_MAX_BYTES, knn_frame
 from ._validation import (
     as_float_matrix,
@@ -29,7 +30,7 @@ from ._validation import (
     offset_column_means,
     resolve_n_jobs,
 )
-from .datamodels import SubsetMasks, _draw, check_sampling, data_fingerprint
+from .datamodels import SubsetMasks, check_sampling, data_fingerprint
 from .exceptions import ConvergenceWarning, StoppedEarlyWarning, UtilityError
 
 __all__ = ["BUILTIN_MODELS", "RetrainResult", "retrain"]
@@ -188,23 +189,50 @@ class _Builtin:
         self.opts = opts
         self.n = n
         self.classifier = name != "ridge"
-        self.n_iter: list[np.ndarray] = []
-        self.not_converged: list[int] = []
 
-    def run(self, packed, first_id, token):
+    # Picklable for Dask: the core module and its options object travel as names and fields, and
+    # are rebuilt with the same build of the core where the learner is unpickled.
+    _OPTION_FIELDS = ("fit_intercept", "max_iter", "tol", "l2", "k", "n_classes", "n_threads")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["core"] = self.core.__name__
+        state["opts"] = {f: getattr(self.opts, f) for f in self._OPTION_FIELDS}
+        return state
+
+    def __setstate__(self, state):
+        import importlib
+
+        fields = state.pop("opts")
+        core = importlib.import_module(state["core"])
+        state["core"] = core
+        opts = core.RetrainOptions(model=getattr(core.RetrainModel, state["name"]))
+        for f, v in fields.items():
+            setattr(opts, f, v)
+        state["opts"] = opts
+        self.__dict__.update(state)
+
+    def user_objects(self):
+        return ()
+
+    def run(self, packed, first_id, token, n_threads=None):
+        """Outputs of the subsets ``packed`` (ids from ``first_id``) and, for logistic, the Newton
+        iterations and the ids of the fits that stopped at max_iter; None if cancelled."""
+        if n_threads is not None:
+            self.opts.n_threads = n_threads
         out = self.core.retrain_subsets(
             self.X, self.y, self.X_target, self.y_target, packed, first_id, self.start, self.order, self.opts, token
         )
         if out is None:
             return None
         margin, loss, correct, n_iter, converged = out
-        if self.name == "logistic":
-            self.n_iter.append(n_iter)
-            self.not_converged += (first_id + np.flatnonzero(~converged)).tolist()
         res = {"margin": margin, "loss": loss}
         if self.classifier:
             res["correct"] = correct
-        return res
+        info = {}
+        if self.name == "logistic":
+            info = {"n_iter": np.asarray(n_iter, np.int32), "bad": first_id + np.flatnonzero(~converged)}
+        return res, info
 
 
 class _PerSubset:
@@ -218,7 +246,10 @@ class _PerSubset:
         self.keys: tuple[str, ...] | None = None
         self.T: int | None = None
 
-    def run(self, packed, first_id, token):
+    def user_objects(self):
+        return (("model", self.func),)
+
+    def run(self, packed, first_id, token, n_threads=None):
         B = np.unpackbits(packed, axis=1, count=self.n, bitorder="little").view(bool)
         rows: dict[str, list] = {}
         for s in range(B.shape[0]):
@@ -231,7 +262,7 @@ class _PerSubset:
             got = self._check(got, where)
             for key, val in got.items():
                 rows.setdefault(key, []).append(val)
-        return {key: np.vstack(vals) for key, vals in rows.items()}
+        return {key: np.vstack(vals) for key, vals in rows.items()}, {}
 
     def _check(self, got, where):
         if not isinstance(got, dict):
@@ -286,6 +317,38 @@ def _estimator_func(est, X, y, X_target, y_target):
     return outputs
 
 
+def _retrain_fingerprint(model, learner, X, y, X_target, y_target, masks, meta, C, l2, k, fit_intercept, max_iter):
+    """What a retrain checkpoint must agree on: the data, the masks (seed, sampler, alpha, or the
+    given bits), the learner and its options. ``n_subsets`` only says when to stop, so a finished
+    run resumes to train more subsets."""
+    data: dict = {}
+    if not (isinstance(X, numbers.Integral) and not isinstance(X, bool)):
+        data = {
+            "X": np.asarray(X),
+            "y": np.asarray(y),
+            "X_target": np.asarray(X_target),
+            "y_target": np.asarray(y_target),
+        }
+    else:
+        data = {"n": str(int(X))}
+    if masks is not None:
+        data["masks"] = masks.packed
+    options: dict = {
+        "alpha": meta["alpha"],
+        "sampler": meta["sampler"],
+        "first_id": meta["first_id"],
+        "fit_intercept": bool(fit_intercept),
+    }
+    if isinstance(model, str):
+        name = model.strip().lower()
+        options["model"] = name
+        options.update({"logistic": {"C": C, "max_iter": max_iter}, "ridge": {"l2": l2}, "knn": {"k": k}}[name])
+    else:
+        options["model"] = type(model).__qualname__ if hasattr(model, "fit") else getattr(model, "__qualname__", "")
+        options["model_code"] = _checkpoint.callable_digest(model)
+    return _checkpoint.fingerprint(job="retrain", data=data, seed=meta["seed"], options=options)
+
+
 def retrain(
     X,
     y=None,
@@ -305,6 +368,10 @@ def retrain(
     k=5,
     fit_intercept=True,
     max_iter=100,
+    client=None,
+    checkpoint=None,
+    resume=False,
+    checkpoint_every=None,
 ) -> RetrainResult:
     """Train one model per random training subset and record every target point's output.
 
@@ -375,6 +442,21 @@ def retrain(
         Logistic and ridge: fit an (unpenalised) intercept.
     max_iter : int, default 100
         Logistic: Newton iterations per fit at most.
+    client : dask.distributed.Client, optional
+        Run the blocks of subsets as tasks on this Dask cluster (the data scattered once, blocks
+        merged in id order): bitwise the local outputs for any number of workers. See
+        :mod:`attrib.distributed`.
+    checkpoint : str or os.PathLike, optional
+        Save the outputs of the subsets trained so far to this file (atomically: temporary file +
+        rename) every ``checkpoint_every`` blocks, at Ctrl-C and at the end. The file is fingerprinted
+        with the data, the masks (seed, sampler, alpha), the model and its options, and the attrib version.
+    resume : bool, default False
+        Continue the run saved in ``checkpoint`` (start afresh if the file does not exist yet):
+        interrupted (Ctrl-C, or the process killed) and resumed gives the same bits as uninterrupted;
+        a larger ``n_subsets`` trains more. A checkpoint of other data or options, or a damaged one,
+        is refused (ValueError).
+    checkpoint_every : int, optional
+        Blocks between checkpoints (default: about every 30 seconds).
 
     Returns
     -------
@@ -389,7 +471,10 @@ def retrain(
         Bad arrays (empty, NaN, shapes that disagree), labels the learner cannot use (logistic:
         not two classes), ``alpha`` outside (0, 1), an unknown model or sampler, masks for other
         data, or a subset the learner cannot fit (empty, one class for logistic: the message names
-        the subset).
+        the subset); a ``checkpoint`` to resume written for other data or options, or damaged;
+        ``resume`` or ``checkpoint_every`` without ``checkpoint``.
+    FileExistsError
+        ``checkpoint`` exists and ``resume`` is False.
     attrib.exceptions.UtilityError
         A callable or estimator raised or returned something unusable; the message names the subset.
 
@@ -461,9 +546,7 @@ def retrain(
         _, m, alpha, sampler, seed, _ = check_sampling(n, n_subsets, alpha, sampler, seed)
         meta = {"seed": seed, "alpha": alpha, "sampler": sampler, "first_id": 0}
         fingerprint = learner.fingerprint
-
-        def block_masks(start, count):
-            return _draw(n, count, alpha, sampler, seed, start, 1)  # cheap: one thread
+        spec = _RetrainSpec(learner, n=n, draw=(alpha, sampler, seed))
     else:
         if not isinstance(masks, SubsetMasks):
             raise TypeError(f"masks must be SubsetMasks (see attrib.sample_subsets), got {type(masks).__name__}")
@@ -473,53 +556,47 @@ def retrain(
         fingerprint = masks.fingerprint or learner.fingerprint
         m = masks.n_subsets
         meta = {"seed": masks.seed, "alpha": masks.alpha, "sampler": masks.sampler, "first_id": masks.first_id}
-        given = masks
-
-        def block_masks(start, count):
-            return np.ascontiguousarray(given.packed[start : start + count])
+        spec = _RetrainSpec(learner, n=n, packed=masks.packed, first_id=masks.first_id)
 
     builtin = isinstance(learner, _Builtin)
     threads = core.default_num_threads() if n_threads < 0 else n_threads
-    minimum = max(1, threads) if builtin else 1
-    sizer = BlockSizer(minimum, minimum=minimum, maximum=max(minimum, 1 << 16))
-    bar = Progress(bool(progress), m, "models")
-    parts: dict[str, list[np.ndarray]] = {}
-    packed_parts: list[np.ndarray] = []
-    done = 0
-    t_start = time.perf_counter()
-    try:
-        with DeferredInterrupt() as interrupt:
-            while done < m:
-                count = sizer.next(m - done)
-                t0 = time.perf_counter()
-                packed = block_masks(done, count)
-                first = meta["first_id"] + done
-                per = sizer.per_item
-                long_block = per * count > 0.5 if math.isfinite(per) else n >= 2000
-                tokens = core.CancelToken if builtin and long_block else None
-                out = interrupt.run(lambda token, p=packed, f=first: learner.run(p, f, token), tokens)
-                for key, val in out.items():
-                    parts.setdefault(key, []).append(val)
-                packed_parts.append(packed)
-                done += count
-                sizer.record(count, time.perf_counter() - t0)
-                bar.update(done)
-                if interrupt.hit:
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bar.close()
-    T = learner.X_target.shape[0] if isinstance(learner, _Builtin) else (learner.T or 0)
-    outputs = {key: np.vstack(vals) if vals else np.empty((0, T)) for key, vals in parts.items()}
+    minimum = max(1, threads) if builtin and client is None else 1
+    keys = None
+    if isinstance(learner, _Builtin):
+        keys = ("correct", "loss", "margin") if learner.classifier else ("loss", "margin")
+    job = RetrainJob(spec, m=m, minimum=minimum, builtin=builtin, core=core, keys=keys)
+    ckpt = None
+    if checkpoint is not None or resume or checkpoint_every is not None:
+        fp = _retrain_fingerprint(
+            model, learner, X, y, X_target, y_target, masks, meta, C, l2, k, fit_intercept, max_iter
+        )
+        ckpt = _checkpoint.open_run(checkpoint, resume, checkpoint_every, fp)
+    elapsed_before = 0.0
+    if ckpt is not None and ckpt.resumed:
+        job.restore(ckpt.arrays)
+        elapsed_before = _checkpoint.scalar(ckpt.arrays, "__elapsed__", 0.0)
+    worker_threads = n_threads
+    if client is not None:
+        from . import distributed
+
+        distributed.check_client(client)
+        worker_threads = n_threads if n_jobs is not None else 1  # the workers are the parallelism
+    _, elapsed = run_blocks(
+        job,
+        total=m,
+        elapsed_before=elapsed_before,
+        progress=Progress(bool(progress), m, "models"),
+        checkpointer=ckpt,
+        client=client,
+        n_threads=worker_threads,
+        meta={"job": "retrain", "unit": "subsets"},
+    )
+    done = min(job.done, m)
+    T = learner.X_target.shape[0] if isinstance(learner, _Builtin) else 0
+    outputs = {key: val[:done] for key, val in job.outputs(T).items()}
     if not outputs and isinstance(learner, _Builtin):
-        outputs = {
-            key: np.empty((0, T))
-            for key in (("margin", "loss", "correct") if learner.classifier else ("margin", "loss"))
-        }
-    nb = (n + 7) // 8
-    packed_all = np.concatenate(packed_parts) if packed_parts else np.zeros((0, nb), np.uint8)
-    done_masks = SubsetMasks(packed_all, n, fingerprint=fingerprint, **meta)
+        outputs = {key: np.empty((0, T)) for key in keys or ()}
+    done_masks = SubsetMasks(spec.masks(0, done), n, fingerprint=fingerprint, **meta)
     complete = done == m
     if not complete:
         warnings.warn(
@@ -529,15 +606,13 @@ def retrain(
         )
     n_iter = None
     if isinstance(learner, _Builtin) and learner.name == "logistic":
-        n_iter = np.concatenate(learner.n_iter) if learner.n_iter else np.zeros(0, np.int32)
-        if learner.not_converged:
-            bad = learner.not_converged
+        n_iter = np.concatenate(job.n_iter)[:done] if job.n_iter else np.zeros(0, np.int32)
+        bad = [b for b in job.bad if b < meta["first_id"] + done]
+        if bad:
             warnings.warn(
                 f"{len(bad)} logistic fit(s) stopped at max_iter={max_iter} before the tolerance (subsets "
                 f"{bad[:10]}{' ...' if len(bad) > 10 else ''}); their outputs may be inaccurate",
                 ConvergenceWarning,
                 stacklevel=2,
             )
-    return RetrainResult(
-        done_masks, outputs, label, complete=complete, elapsed=time.perf_counter() - t_start, n_iter=n_iter
-    )
+    return RetrainResult(done_masks, outputs, label, complete=complete, elapsed=elapsed, n_iter=n_iter)

@@ -1,7 +1,8 @@
 """Dask backend: the blocks of work ids of a long job run as tasks on a ``dask.distributed`` cluster.
 
-Pass ``client=`` (a :class:`dask.distributed.Client`) to :func:`attrib.data_shapley` or
-:func:`attrib.knn_shapley`; install the extra with ``pip install "attrib[dask]"``. This module is
+Pass ``client=`` (a :class:`dask.distributed.Client`) to :func:`attrib.data_shapley`,
+:func:`attrib.knn_shapley` or :func:`attrib.retrain` (blocks of subset ids; a built-in learner
+travels with its data, rebuilt on the worker with the client's core build); install the extra with ``pip install "attrib[dask]"``. This module is
 imported only then: ``import attrib`` never imports dask.
 
 How it works (``_blocks.run_blocks`` drives it, exactly as it drives a local run):
