@@ -102,6 +102,69 @@ def test_unpenalised_fit_is_scikit_learns_symmetric_solution(rng):
     assert np.abs(r.coef_.sum(axis=0)).max() < 1e-10
 
 
+def numpy_hessian(X, P, C, K):
+    """The gauge-free Hessian of the multinomial objective (sum convention) at probabilities P."""
+    n, d = X.shape
+    Z = np.hstack([np.ones((n, 1)), X])
+    p = d + 1
+    Y = (P[:, :, None] * Z[:, None, :]).reshape(n, K * p)
+    H = -(Y.T @ Y)
+    for k in range(K):
+        H[k * p : (k + 1) * p, k * p : (k + 1) * p] += (Z * P[:, k : k + 1]).T @ Z
+        H[k * p + 1 + np.arange(d), k * p + 1 + np.arange(d)] += 1.0 / C
+    return H
+
+
+def test_fit_on_all_of_digits_ends_on_the_exact_hessian_at_its_optimum(digits):
+    # The benchmark problem (1,797 x 64, K = 10): the fit solves its Newton steps by conjugate
+    # gradients preconditioned by older Hessians (a Kronecker one at the null start), so check that
+    # it still lands on scikit-learn's optimum and that the Hessian it reports (every leave-one-out
+    # formula uses it) is the one at that optimum, not a stale preconditioner.
+    X, y = digits
+    r = attrib.glm_loo(X, y, family="multinomial", C=1.0, refine=0)
+    sk = sk_fit(X, y, 1.0)
+    scale = max(1.0, np.abs(params(sk)).max())
+    assert_allclose(r.coef_, sk.coef_, rtol=0, atol=1e-8 * scale)
+    assert_allclose(r.intercept_, sk.intercept_, rtol=0, atol=1e-8 * scale)
+    fit, K, p = r._fit, 10, 65
+    L = np.asarray(fit.chol)
+    H = L @ L.T
+    # The gauge term (gamma/2)(sum_k b_k)^2 on the intercepts: gamma = n / K^2 (unit weights).
+    G = numpy_hessian(X, sk.predict_proba(X), 1.0, K)
+    G[np.ix_(np.arange(K) * p, np.arange(K) * p)] += len(y) / K**2
+    assert_allclose(H, G, rtol=0, atol=1e-9 * np.abs(G).max())
+    Hi = np.asarray(fit.hess_inv)
+    assert_array_equal(Hi, Hi.T)
+    assert_allclose(Hi @ H, np.eye(K * p), rtol=0, atol=1e-10)
+    # rcond: the 1-norm reciprocal condition number of H scaled to a unit diagonal.
+    dh = np.sqrt(np.diag(H))
+    S, Si = H / np.outer(dh, dh), Hi * np.outer(dh, dh)
+    want = 1.0 / (np.abs(S).sum(axis=0).max() * np.abs(Si).sum(axis=0).max())
+    assert fit.rcond == pytest.approx(want, rel=1e-8)
+
+
+def test_ill_conditioned_fit_equals_scikit_learn(digits):
+    # Raw pixel counts (0 to 16, not centred, some columns constant zero) with a weak penalty: a
+    # Hessian far from a unit diagonal, where the conjugate-gradient steps need their refreshes and
+    # fallbacks.
+    d = load_digits()
+    X, y = d.data[:400].astype(float), d.target[:400]
+    r = attrib.glm_loo(X, y, family="multinomial", C=100.0, refine=0)
+    sk = sk_fit(X, y, 100.0)
+    scale = max(1.0, np.abs(params(sk)).max())
+    assert_allclose(r.coef_, sk.coef_, rtol=0, atol=1e-8 * scale)
+    assert_allclose(r.intercept_, sk.intercept_, rtol=0, atol=1e-8 * scale)
+
+
+def test_fit_started_at_the_optimum_takes_one_iteration(wine):
+    # A fitted estimator's coefficients are the start: the first (exact) Hessian is the last one.
+    X, y = wine
+    a = attrib.glm_loo(X, y, family=sk_fit(X, y, 0.3))
+    b = attrib.glm_loo(X, y, family="multinomial", C=0.3)
+    assert a.n_iter_ == 1 and b.n_iter_ > 1
+    assert_allclose(np.asarray(a._fit.hess_inv), np.asarray(b._fit.hess_inv), rtol=0, atol=1e-9)
+
+
 def test_fitted_estimator_as_family(wine):
     X, y = wine
     est = sk_fit(X, y, 0.3)

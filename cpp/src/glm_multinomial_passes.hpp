@@ -62,6 +62,12 @@ void mn_pass(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eige
              bool intercept, const Eigen::VectorXd& theta, bool want_hessian, int n_threads, MnPass& out,
              RowMatrixXd* prob);
 
+// The gauge-augmented Hessian at the probabilities `prob` (n x K) applied to v (P), without forming
+// it: two skinny products with the design, O(n K p). Fixed row chunks summed in order.
+Eigen::VectorXd mn_hessian_times(const Eigen::Ref<const RowMatrixXd>& X, const Eigen::Ref<const Eigen::VectorXd>& w,
+                                 Index K, double l2, const Eigen::VectorXd& gauge, bool intercept,
+                                 const RowMatrixXd& prob, const Eigen::VectorXd& v, int n_threads);
+
 // R (p x K P): R(b, l P + c) = H^{-1}(l p + b, c), so that z^T R, read as K x P row-major, is
 // (H^{-1} Z_i)^T for Z_i = I_K kron z (row l is H^{-1} applied to z placed in class block l).
 RowMatrixXd rearranged_inverse(const MultinomialFit& fit);
