@@ -44,7 +44,7 @@ AIM_NUMPY = 1.1  # attrib / numpy Cholesky solve at most this
 AIM_TRAKER = 2.5  # traker / attrib at least this
 NOTES = [
     "",
-    "Notes. attrib keeps the kernel in float64 (Gram accumulated in float64 from float32 features, Cholesky, solves and the score product in float64: what the 1e-8 Newton-step oracle needs), traker works in float32 (or float16) throughout. attrib does about 2.4x fewer operations (the lower triangle of the Gram matrix; Cholesky instead of an inverse; the k x T solve instead of forming Phi G^-1, n x k), which float64 arithmetic at half the float32 rate turns into the 1.2x measured against traker float32; the 2.5x aim would need a float32 scoring mode, not built. Against traker's default float16 storage attrib is several times faster. Digits end to end (profiled): traker's featurize time is mostly its BasicProjector.project, a float16 matrix product on CPU (its default precision); regenerating the projection blocks on each call is a small part.",
+    "Notes. attrib's default keeps the kernel in float64 (Gram accumulated in float64 from float32 features, Cholesky, solves and the score product in float64: what the 1e-8 Newton-step oracle needs), traker works in float32 (or float16) throughout. attrib does about 2.4x fewer operations (the lower triangle of the Gram matrix; Cholesky instead of an inverse; the k x T solve instead of forming Phi G^-1, n x k), which float64 arithmetic at half the float32 rate turns into a small factor against traker float32. `TRAK(compute_dtype=numpy.float32)` runs the Gram and score products as float32 GEMMs (Gram summed in float64 across 256-row blocks; Cholesky and the test solves float64): the row 'against attrib compute_dtype=float32' and the agreement line give its speed and its deviation from float64. Against traker's default float16 storage attrib is several times faster. Digits end to end (profiled): traker's featurize time is mostly its BasicProjector.project, a float16 matrix product on CPU (its default precision); regenerating the projection blocks on each call is a small part.",
 ]
 
 
@@ -56,8 +56,8 @@ def _features(n, k, T, seed=0):
     return phi, test, q
 
 
-def run_attrib(phi, test, q):
-    t = attrib.TRAK(dim=phi.shape[1])
+def run_attrib(phi, test, q, compute_dtype=np.float64):
+    t = attrib.TRAK(dim=phi.shape[1], compute_dtype=compute_dtype)
     t.add_checkpoint(phi, q)
     return t.score(test)
 
@@ -93,10 +93,16 @@ def timed(fn, *args, repeat=3):
     return statistics.median(times), out
 
 
-def w6(n, k, T, repeat, fp16):
+def w6(n, k, T, repeat, fp16, f32):
     phi, test, q = _features(n, k, T)
     rows, checks = [], []
     ta, Sa = timed(run_attrib, phi, test, q, repeat=repeat)
+    t32 = None
+    if f32:
+        t32, S32 = timed(run_attrib, phi, test, q, np.float32, repeat=repeat)
+        checks.append(
+            f"attrib float32 vs float64 max dev. / max |score| {np.abs(S32 - Sa).max() / np.abs(Sa).max():.1e}"
+        )
     tn, Sn = timed(run_numpy, phi, test, q, repeat=repeat)
     checks.append(f"attrib vs numpy max rel. dev. {np.abs(Sa - Sn).max() / np.abs(Sn).max():.1e}")
     rows.append(
@@ -127,6 +133,16 @@ def w6(n, k, T, repeat, fp16):
                 tt / ta >= AIM_TRAKER,
             )
         )
+        if t32 is not None:
+            rows.append(
+                (
+                    "the same traker float32, against attrib compute_dtype=float32",
+                    tt,
+                    tt / t32,
+                    f"traker / attrib float32 >= {AIM_TRAKER}x",
+                    tt / t32 >= AIM_TRAKER,
+                )
+            )
         if fp16:
             th, _ = timed(run_traker, phi, test, q, "float16", repeat=1)
             rows.append(
@@ -138,7 +154,18 @@ def w6(n, k, T, repeat, fp16):
                     th / ta >= AIM_TRAKER,
                 )
             )
-    return ta, rows, checks
+    if t32 is not None:
+        rows.insert(
+            1,
+            (
+                "numpy/scipy Cholesky solve, float64, against attrib compute_dtype=float32",
+                tn,
+                t32 / tn,
+                f"attrib float32 / numpy <= {AIM_NUMPY}x",
+                t32 / tn <= AIM_NUMPY,
+            ),
+        )
+    return ta, t32, rows, checks
 
 
 # ----------------------------------------------------------------------------- top_k memory
@@ -310,6 +337,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes; RESULTS.md untouched")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-fp16", action="store_true", help="skip traker's float16 run")
+    ap.add_argument("--no-f32", action="store_true", help="skip attrib's compute_dtype=float32 rows")
+    ap.add_argument("--no-write", action="store_true", help="print only; RESULTS.md untouched")
+    ap.add_argument("--no-digits", action="store_true", help="skip the digits MLP end-to-end run")
     args = ap.parse_args(argv)
     n, k, T = (4000, 512, 200) if args.quick else (20_000, 2048, 1000)
     info = attrib.build_info()
@@ -319,11 +349,12 @@ def main(argv=None) -> int:
         f"start {os.getloadavg()[0]:.1f} (a shared machine: only ratios from the same run mean anything)",
     ]
     print(env[0])
-    ta, rows, checks = w6(n, k, T, args.repeat, not args.no_fp16)
+    ta, t32, rows, checks = w6(n, k, T, args.repeat, not args.no_fp16, not args.no_f32)
     report = [
         f"### W6 scoring: n={n:,}, k={k:,}, T={T:,}, one checkpoint, features to dense scores",
         "",
-        f"Medians of {args.repeat} runs (wall clock). attrib: {fmt_s(ta)}.",
+        f"Medians of {args.repeat} runs (wall clock). attrib: {fmt_s(ta)}"
+        + (f"; attrib compute_dtype=float32: {fmt_s(t32)}." if t32 is not None else "."),
         "",
         "| peer | peer time | ratio | aim | met |",
         "|---|---|---|---|---|",
@@ -348,34 +379,36 @@ def main(argv=None) -> int:
     except ImportError:
         report += ["", "Digits MLP end to end: skipped (torch or traker not installed)."]
     else:
-        dm = digits_mlp(k=256 if args.quick else 512, n_ckpt=5, epochs_between=1 if args.quick else 4)
-        ta_tot, tt_tot = sum(dm["attrib"].values()), sum(dm["traker"].values())
-        report += [
-            "",
-            f"### Digits MLP end to end (64-32-10, p={dm['p']:,} parameters, 1,500 train, 297 test, 5 checkpoints, "
-            f"k={256 if args.quick else 512}; test accuracy {dm['accuracy']:.3f})",
-            "",
-            f"attrib projector: {dm['projector']}. traker: TRAKer on CPU with its defaults (BasicProjector, normal "
-            "entries, float16 storage).",
-            "",
-            "| | total | split |",
-            "|---|---|---|",
-            f"| attrib (featurize + TRAK) | {fmt_s(ta_tot)} | "
-            + ", ".join(f"{kk} {fmt_s(v)}" for kk, v in dm["attrib"].items())
-            + " |",
-            f"| traker TRAKer | {fmt_s(tt_tot)} | "
-            + ", ".join(f"{kk} {fmt_s(v)}" for kk, v in dm["traker"].items())
-            + " |",
-            f"| ratio traker / attrib | {tt_tot / ta_tot:.1f}x | aim: faster than traker end to end: "
-            f"{'yes' if tt_tot > ta_tot else '**no**'} |",
-            "",
-            f"Median Spearman correlation per test point between attrib's and traker's scores (different random "
-            f"projections): {dm['rho']:.3f}; the top proponent has the test point's label for {100 * dm['top1_same_label']:.0f} % "
-            "of test points.",
-        ]
+        if not args.no_digits:
+            dm = digits_mlp(k=256 if args.quick else 512, n_ckpt=5, epochs_between=1 if args.quick else 4)
+            ta_tot, tt_tot = sum(dm["attrib"].values()), sum(dm["traker"].values())
+            report += [
+                "",
+                f"### Digits MLP end to end (64-32-10, p={dm['p']:,} parameters, 1,500 train, 297 test, 5 checkpoints, "
+                f"k={256 if args.quick else 512}; test accuracy {dm['accuracy']:.3f})",
+                "",
+                f"attrib projector: {dm['projector']}. traker: TRAKer on CPU with its defaults (BasicProjector, normal "
+                "entries, float16 storage).",
+                "",
+                "| | total | split |",
+                "|---|---|---|",
+                f"| attrib (featurize + TRAK) | {fmt_s(ta_tot)} | "
+                + ", ".join(f"{kk} {fmt_s(v)}" for kk, v in dm["attrib"].items())
+                + " |",
+                f"| traker TRAKer | {fmt_s(tt_tot)} | "
+                + ", ".join(f"{kk} {fmt_s(v)}" for kk, v in dm["traker"].items())
+                + " |",
+                f"| ratio traker / attrib | {tt_tot / ta_tot:.1f}x | aim: faster than traker end to end: "
+                f"{'yes' if tt_tot > ta_tot else '**no**'} |",
+                "",
+                f"Median Spearman correlation per test point between attrib's and traker's scores (different random "
+                f"projections): {dm['rho']:.3f}; the top proponent has the test point's label for {100 * dm['top1_same_label']:.0f} % "
+                "of test points.",
+            ]
     report += NOTES
     print("\n".join(report))
-    if not args.quick:
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    if not (args.quick or args.no_write):
         write_section(SECTION, ["`python bench/bench_trak.py`", ""] + [f"- {e}" for e in env] + [""] + report)
     return 0
 

@@ -38,6 +38,13 @@ void register_trak(py::module_& m) {
       },
       "Phi"_a.noconvert(), "w"_a.noconvert(), "G"_a.noconvert(), "n_threads"_a);
   m.def(
+      "trak_gram_f32",
+      [](const FRef& Phi, const VRef& w, MRef G, int n_threads) {
+        py::gil_scoped_release nogil;
+        attrib::trak_gram_f32(Phi, w, G, n_threads);
+      },
+      "Phi"_a.noconvert(), "w"_a.noconvert(), "G"_a.noconvert(), "n_threads"_a);
+  m.def(
       "trak_factor",
       [](const CRef& G, double lambda) {
         py::gil_scoped_release nogil;
@@ -58,6 +65,14 @@ void register_trak(py::module_& m) {
         attrib::trak_score_rows(Phi, s, Y, out, accumulate, n_threads);
       },
       "Phi"_a.noconvert(), "s"_a.noconvert(), "Y"_a.noconvert(), "out"_a.noconvert(), "accumulate"_a,
+      "n_threads"_a);
+  m.def(
+      "trak_score_rows_f32",
+      [](const FRef& Phi, const VRef& s, const FRef& Y32, MRef out, bool accumulate, int n_threads) {
+        py::gil_scoped_release nogil;
+        attrib::trak_score_rows_f32(Phi, s, Y32, out, accumulate, n_threads);
+      },
+      "Phi"_a.noconvert(), "s"_a.noconvert(), "Y32"_a.noconvert(), "out"_a.noconvert(), "accumulate"_a,
       "n_threads"_a);
   m.def(
       "trak_quad",

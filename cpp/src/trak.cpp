@@ -76,6 +76,32 @@ void trak_gram(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const 
   });
 }
 
+void trak_gram_f32(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const Eigen::VectorXd>& w,
+                   Eigen::Ref<RowMatrixXd> G, int n_threads) {
+  const Index m = Phi.rows(), k = Phi.cols();
+  if (G.rows() != k || G.cols() != k) throw std::invalid_argument("trak_gram_f32: G must be k x k for k features");
+  if (w.size() != 0 && w.size() != m) throw std::invalid_argument("trak_gram_f32: one weight per row expected");
+  if (m == 0) return;
+  RowMatrixXf Lw;
+  if (w.size() != 0) Lw = (w.asDiagonal() * Phi.cast<double>()).cast<float>();
+  const std::vector<Tile> tiles = lower_tiles(k);
+  // One task per tile of G; inside it the row blocks are summed in order (fixed bits).
+  parallel_for_with_state(
+      static_cast<Index>(tiles.size()), n_threads, [] { return RowMatrixXf{}; },
+      [&](Index t, RowMatrixXf& part) {
+        const Tile& c = tiles[static_cast<std::size_t>(t)];
+        for (Index r0 = 0; r0 < m; r0 += kTrakF32Block) {
+          const Index mr = std::min(kTrakF32Block, m - r0);
+          const auto R = Phi.block(r0, c.j0, mr, c.bj);
+          if (w.size() != 0)
+            part.noalias() = Lw.block(r0, c.i0, mr, c.bi).transpose() * R;
+          else
+            part.noalias() = Phi.block(r0, c.i0, mr, c.bi).transpose() * R;
+          G.block(c.i0, c.j0, c.bi, c.bj) += part.cast<double>();
+        }
+      });
+}
+
 TrakFactor trak_factor(const Eigen::Ref<const RowMatrixXd>& G, double lambda) {
   const Index k = G.rows();
   if (G.cols() != k || k == 0) throw std::invalid_argument("trak_factor: G must be square and non-empty");
@@ -128,6 +154,34 @@ void trak_score_rows(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<
           out.middleRows(r0, mr) += sc.T;
         else
           out.middleRows(r0, mr) = sc.T;
+      });
+}
+
+void trak_score_rows_f32(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const Eigen::VectorXd>& s,
+                         const Eigen::Ref<const RowMatrixXf>& Y32, Eigen::Ref<RowMatrixXd> out, bool accumulate,
+                         int n_threads) {
+  const Index m = Phi.rows(), k = Phi.cols(), T = Y32.rows();
+  if (Y32.cols() != k) throw std::invalid_argument("trak_score_rows_f32: the solved test rows must have k columns");
+  if (out.rows() != m || out.cols() != T)
+    throw std::invalid_argument("trak_score_rows_f32: out must be rows x n_test");
+  if (s.size() != 0 && s.size() != m) throw std::invalid_argument("trak_score_rows_f32: one scale per row expected");
+  const Index n_tiles = (m + kTrakRowTile - 1) / kTrakRowTile;
+  parallel_for_with_state(
+      n_tiles, n_threads, [] { return RowMatrixXf{}; },
+      [&](Index t, RowMatrixXf& prod) {
+        const Index r0 = t * kTrakRowTile, mr = std::min(kTrakRowTile, m - r0);
+        prod.noalias() = Phi.middleRows(r0, mr) * Y32.transpose();
+        auto dst = out.middleRows(r0, mr);
+        if (s.size() != 0) {
+          if (accumulate)
+            dst.noalias() += s.segment(r0, mr).asDiagonal() * prod.cast<double>();
+          else
+            dst.noalias() = s.segment(r0, mr).asDiagonal() * prod.cast<double>();
+        } else if (accumulate) {
+          dst += prod.cast<double>();
+        } else {
+          dst = prod.cast<double>();
+        }
       });
 }
 

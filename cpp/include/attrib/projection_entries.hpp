@@ -87,13 +87,18 @@ ATTRIB_HD inline double gaussian_entry(std::uint64_t seed, std::uint32_t model_i
   return q[col & 3u];
 }
 
+/// The column of a sparse nonzero drawn from output word u inside its block [lo, lo + width).
+ATTRIB_HD inline std::uint64_t sparse_column(std::uint32_t u, std::uint64_t lo, std::uint64_t width) {
+  return lo + ((static_cast<std::uint64_t>(u >> 1) * width) >> 31);
+}
+
 /// Nonzero t of sparse row `row`: its column and its sign (+1 or -1, unscaled). Needs
 /// 1 <= nnz <= dim < 2^31.
 ATTRIB_HD inline void sparse_nonzero(const std::uint32_t words[4], std::uint32_t t, std::uint64_t dim,
                                      std::uint32_t nnz, std::uint64_t* col, int* sign) {
   const std::uint32_t u = words[t & 3u];
   const std::uint64_t lo = dim * t / nnz, hi = dim * (t + 1) / nnz;
-  *col = lo + ((static_cast<std::uint64_t>(u >> 1) * (hi - lo)) >> 31);
+  *col = sparse_column(u, lo, hi - lo);
   *sign = (u & 1u) ? -1 : 1;
 }
 

@@ -31,6 +31,18 @@ constexpr Index kTrakRowTile = 256;
 void trak_gram(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const Eigen::VectorXd>& w,
                Eigen::Ref<RowMatrixXd> G, int n_threads);
 
+/// Rows per float32 partial product in trak_gram_f32: each tile's products are summed in float32
+/// over this many rows, and the partial sums added in float64 (error ~ sqrt(rows) 2^-24 per entry
+/// rather than sqrt(n) 2^-24 for one float32 sum over all rows).
+constexpr Index kTrakF32Block = 256;
+
+/// trak_gram's float32 variant (TRAK(compute_dtype=float32)): the same lower triangle of
+/// Phi^T diag(w) Phi, products and sums over blocks of kTrakF32Block rows in float32 GEMM (about
+/// twice the float64 rate), the block sums accumulated into G in float64. The weights are applied
+/// in float64 and rounded to float32 with the features. Bitwise the same for any n_threads.
+void trak_gram_f32(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const Eigen::VectorXd>& w,
+                   Eigen::Ref<RowMatrixXd> G, int n_threads);
+
 /// A factored kernel.
 struct TrakFactor {
   RowMatrixXd chol;    ///< lower Cholesky factor L of G + lambda I (k x k)
@@ -51,6 +63,13 @@ RowMatrixXd trak_solve(const Eigen::Ref<const RowMatrixXd>& chol, const Eigen::R
 void trak_score_rows(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const Eigen::VectorXd>& s,
                      const Eigen::Ref<const RowMatrixXd>& Y, Eigen::Ref<RowMatrixXd> out, bool accumulate,
                      int n_threads);
+
+/// trak_score_rows in float32: out(i, j) (+)= s_i (phi_i^T Y_j) with the product phi_i^T Y_j a
+/// float32 GEMM of the float32 features and the solved test rows rounded to float32 (Y32, T x k);
+/// the scale s_i and the sum over checkpoints stay float64.
+void trak_score_rows_f32(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const Eigen::VectorXd>& s,
+                         const Eigen::Ref<const RowMatrixXf>& Y32, Eigen::Ref<RowMatrixXd> out, bool accumulate,
+                         int n_threads);
 
 /// q_i = phi_i^T G^{-1} phi_i for the given rows (self-influence, leverages).
 Eigen::VectorXd trak_quad(const Eigen::Ref<const RowMatrixXf>& Phi, const Eigen::Ref<const RowMatrixXd>& chol,
